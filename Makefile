@@ -1,0 +1,45 @@
+# Two commands do all set-up on a fresh machine with only Python 3.11: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+HUB_DATA ?= hub_data
+PORT ?= 8501
+
+.PHONY: install demo demo-data serve test test-all bench lock clean
+
+install: $(VENV)/.installed
+
+# Installs the exact versions in requirements.lock (the ones the tests last passed with).
+# uv only speeds up the install; it comes from PyPI like everything else.
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+# Re-pin after changing dependencies in pyproject.toml.
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+demo-data: install
+	FACTORYHUB_DATA_DIR=$(HUB_DATA) $(BIN)/factoryhub demo build
+
+demo: demo-data serve
+
+serve: install
+	FACTORYHUB_DATA_DIR=$(HUB_DATA) $(BIN)/streamlit run app/main.py \
+		--server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+test: install
+	$(BIN)/python -m pytest
+
+# Slow tests too (the crash-recovery trials and benchmarks).
+test-all: install
+	$(BIN)/python -m pytest -m ""
+
+bench: install
+	$(BIN)/factoryhub bench ingest --rows 5000000
+
+clean:
+	rm -rf $(VENV) $(HUB_DATA) .pytest_cache .hypothesis

@@ -1,0 +1,44 @@
+"""Errors the hub raises for bad input; each names where the problem is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class HubError(Exception):
+    """Base class of errors a user can act on; the CLI prints them and exits non-zero."""
+
+
+class InvalidIdentifierError(HubError, ValueError):
+    """A factory, machine or sensor id does not match its strict pattern."""
+
+
+class NotFoundError(HubError, LookupError):
+    """A factory or machine that is not registered."""
+
+
+class AlreadyExistsError(HubError):
+    """Registering something that is already there."""
+
+
+class InputFileError(HubError):
+    """A file that cannot be read at all (as opposed to bad rows, which are quarantined)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        message: str,
+        *,
+        row: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        self.path = str(path)
+        self.row = row
+        self.column = column
+        self.reason = message
+        where = self.path
+        if row is not None:
+            where += f", row {row}"
+        if column is not None:
+            where += f", column {column!r}"
+        super().__init__(f"{where}: {message}")

@@ -1,0 +1,285 @@
+"""The lake: one Delta Lake table per factory and dataset, partitioned by the factory's local date.
+
+Layout under ``<data_dir>``::
+
+    factories/<factory_id>/lake/<table>/_delta_log/...        transaction log
+    factories/<factory_id>/lake/<table>/date=YYYY-MM-DD/*.parquet   zstd data files
+    factories/<factory_id>/inbox/ processed/ failed/           drop folders
+    locks/<factory_id>.lock                                    per-factory writer lock
+
+Why Delta Lake (``deltalake``): a commit is one atomic put of a log entry, so a reader sees a write
+completely or not at all, on a local disk and on an object store; old versions stay readable (time
+travel) until vacuumed; compaction is built in. Why one table per factory: writers of different
+factories never contend for a commit, every file path of a tenant lies under its own directory, and
+deleting a factory removes every data file *and* every log entry that ever described its data,
+which a shared table's history could never forget.
+
+Writers stage Parquet files inside the table directory and then commit them in one transaction
+(:meth:`Lake.commit`). A writer killed before the commit leaves only unreferenced files, invisible to
+every reader and removed by :meth:`Lake.vacuum`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+from deltalake import DeltaTable, WriterProperties
+from deltalake.exceptions import TableNotFoundError
+from deltalake.transaction import AddAction, CommitProperties
+from filelock import FileLock
+
+from analytics.schemas import (
+    EVENTS_KEY,
+    EVENTS_SCHEMA,
+    QUALITY_SCHEMA,
+    QUARANTINE_KEY,
+    QUARANTINE_SCHEMA,
+    READINGS_KEY,
+    READINGS_SCHEMA,
+    arrow_schema,
+    validate_factory_id,
+)
+
+log = logging.getLogger(__name__)
+
+PARTITION_COLUMN = "date"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    schema: dict[str, pl.DataType]
+    key: tuple[str, ...]
+    sort_by: tuple[str, ...]
+
+
+TABLES: dict[str, TableSpec] = {
+    "readings": TableSpec("readings", READINGS_SCHEMA, READINGS_KEY, READINGS_KEY),
+    "events": TableSpec("events", EVENTS_SCHEMA, EVENTS_KEY, ("machine_id", "ts")),
+    "quarantine": TableSpec("quarantine", QUARANTINE_SCHEMA, QUARANTINE_KEY, ("file_sha256", "row")),
+    "quality": TableSpec("quality", QUALITY_SCHEMA, ("ingest_id", "machine_id", "sensor"), ("machine_id", "sensor")),
+}
+
+
+def _writer_properties() -> WriterProperties:
+    return WriterProperties(compression="ZSTD")
+
+
+def _stat_value(value: object) -> object:
+    if hasattr(value, "isoformat"):
+        # Delta stats for timestamps are ISO-8601 in UTC with millisecond precision.
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"  # type: ignore[attr-defined]
+    return value
+
+
+def _file_stats(frame: pl.DataFrame) -> str:
+    """Delta per-file statistics (row count, min/max, null counts) used for data skipping."""
+    mins: dict[str, object] = {}
+    maxs: dict[str, object] = {}
+    if frame.height:
+        for name in ("ts", "value", "machine_id", "sensor"):
+            if name not in frame.columns:
+                continue
+            col = frame.get_column(name)
+            lo, hi = col.min(), col.max()
+            if lo is None or hi is None:
+                continue
+            if name == "ts":
+                # Round outward to the millisecond so the stats bound the microsecond data.
+                lo = col.dt.truncate("1ms").min()
+                hi = col.dt.offset_by("1ms").dt.truncate("1ms").max()
+            mins[name], maxs[name] = _stat_value(lo), _stat_value(hi)
+    nulls = {name: int(frame.get_column(name).null_count()) for name in frame.columns}
+    return json.dumps(
+        {"numRecords": frame.height, "minValues": mins, "maxValues": maxs, "nullCount": nulls}
+    )
+
+
+class Lake:
+    """All factories' tables under one data directory; each method takes the factory it acts on."""
+
+    def __init__(self, data_dir: Path | str) -> None:
+        self.data_dir = Path(data_dir)
+
+    # --- locations -------------------------------------------------------------------------
+    def factory_root(self, factory_id: str) -> Path:
+        return self.data_dir / "factories" / validate_factory_id(factory_id)
+
+    def table_path(self, factory_id: str, table: str) -> Path:
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        return self.factory_root(factory_id) / "lake" / table
+
+    def lock(self, factory_id: str, timeout: float = 600) -> FileLock:
+        """The writer lock of one factory: one ingest or maintenance job at a time per factory."""
+        path = self.data_dir / "locks" / f"{validate_factory_id(factory_id)}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(path, timeout=timeout)
+
+    # --- reading the snapshot --------------------------------------------------------------
+    def delta_table(self, factory_id: str, table: str, version: int | None = None) -> DeltaTable | None:
+        path = self.table_path(factory_id, table)
+        if not (path / "_delta_log").is_dir():
+            return None
+        try:
+            return DeltaTable(str(path), version=version)
+        except TableNotFoundError:
+            return None
+
+    def snapshot_files(
+        self,
+        factory_id: str,
+        table: str,
+        dates: Iterable[date | str] | None = None,
+        *,
+        start: date | None = None,
+        end: date | None = None,
+        version: int | None = None,
+    ) -> list[str]:
+        """Data files of the current (or given) version, optionally only some local dates."""
+        dt = self.delta_table(factory_id, table, version)
+        if dt is None:
+            return []
+        filters: list[tuple[str, str, object]] = []
+        if dates is not None:
+            wanted = sorted({str(d) for d in dates})
+            if not wanted:
+                return []
+            filters.append((PARTITION_COLUMN, "in", wanted))
+        if start is not None:
+            filters.append((PARTITION_COLUMN, ">=", start.isoformat()))
+        if end is not None:
+            filters.append((PARTITION_COLUMN, "<=", end.isoformat()))
+        uris = dt.file_uris(partition_filters=filters or None)
+        return [u.removeprefix("file://") for u in uris]
+
+    def version(self, factory_id: str, table: str) -> int | None:
+        dt = self.delta_table(factory_id, table)
+        return None if dt is None else dt.version()
+
+    # --- writing ---------------------------------------------------------------------------
+    def stage(self, factory_id: str, table: str, frame: pl.DataFrame, tag: str) -> list[AddAction]:
+        """Write ``frame`` (with a ``date`` column) as Parquet files into the table, uncommitted.
+
+        Returns the Delta add actions that :meth:`commit` makes visible.
+        """
+        if frame.height == 0:
+            return []
+        spec = TABLES[table]
+        root = self.table_path(factory_id, table)
+        adds: list[AddAction] = []
+        for (day,), part in frame.partition_by(PARTITION_COLUMN, as_dict=True, maintain_order=True).items():
+            rel = f"{PARTITION_COLUMN}={day}/part-{tag}-{uuid.uuid4().hex[:12]}.zstd.parquet"
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data = part.select(list(spec.schema)).sort(list(spec.sort_by))
+            data.write_parquet(path, compression="zstd", statistics=True)
+            adds.append(
+                AddAction(
+                    path=rel,
+                    size=path.stat().st_size,
+                    partition_values={PARTITION_COLUMN: str(day)},
+                    modification_time=int(time.time() * 1000),
+                    data_change=True,
+                    stats=_file_stats(data),
+                )
+            )
+        return adds
+
+    def ensure_table(self, factory_id: str, table: str) -> DeltaTable:
+        path = self.table_path(factory_id, table)
+        existing = self.delta_table(factory_id, table)
+        if existing is not None:
+            return existing
+        path.mkdir(parents=True, exist_ok=True)
+        return DeltaTable.create(
+            str(path),
+            schema=arrow_schema(TABLES[table].schema),
+            mode="ignore",
+            partition_by=[PARTITION_COLUMN],
+            name=f"{factory_id}.{table}",
+        )
+
+    def commit(
+        self, factory_id: str, table: str, adds: Sequence[AddAction], metadata: dict[str, object] | None = None
+    ) -> int | None:
+        """Make staged files visible in one atomic transaction; returns the new table version."""
+        if not adds:
+            return self.version(factory_id, table)
+        dt = self.ensure_table(factory_id, table)
+        dt.create_write_transaction(
+            list(adds),
+            mode="append",
+            schema=arrow_schema(TABLES[table].schema),
+            partition_by=[PARTITION_COLUMN],
+            commit_properties=CommitProperties(custom_metadata=metadata or {}),
+        )
+        dt.update_incremental()
+        return dt.version()
+
+    def append(
+        self, factory_id: str, table: str, frame: pl.DataFrame, tag: str, metadata: dict[str, object] | None = None
+    ) -> int | None:
+        """Stage and commit ``frame`` in one go."""
+        return self.commit(factory_id, table, self.stage(factory_id, table, frame, tag), metadata)
+
+    # --- maintenance -----------------------------------------------------------------------
+    def files_per_partition(self, factory_id: str, table: str) -> dict[str, int]:
+        dt = self.delta_table(factory_id, table)
+        if dt is None:
+            return {}
+        actions = pl.DataFrame(dt.get_add_actions(flatten=True))
+        col = f"partition.{PARTITION_COLUMN}"
+        if actions.height == 0 or col not in actions.columns:
+            return {}
+        counts = actions.group_by(col).len()
+        return dict(zip(counts.get_column(col).to_list(), counts.get_column("len").to_list(), strict=True))
+
+    def compact(
+        self, factory_id: str, table: str, dates: Iterable[str] | None = None, min_files: int = 2
+    ) -> int:
+        """Rewrite small files of the given (or all) partitions into few large ones.
+
+        Returns the number of partitions compacted. Old files stay for time travel until vacuum.
+        """
+        dt = self.delta_table(factory_id, table)
+        if dt is None:
+            return 0
+        counts = self.files_per_partition(factory_id, table)
+        wanted = set(counts) if dates is None else {str(d) for d in dates}
+        todo = sorted(d for d in wanted if counts.get(d, 0) >= min_files)
+        if not todo:
+            return 0
+        dt.optimize.compact(
+            partition_filters=[(PARTITION_COLUMN, "in", todo)],
+            writer_properties=_writer_properties(),
+        )
+        log.info("compacted %s/%s: %d partitions", factory_id, table, len(todo))
+        return len(todo)
+
+    def vacuum(self, factory_id: str, table: str, retention_hours: int = 168) -> list[str]:
+        """Delete files no version within ``retention_hours`` refers to (incl. crashed writes)."""
+        dt = self.delta_table(factory_id, table)
+        if dt is None:
+            return []
+        return dt.vacuum(
+            retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False, full=True
+        )
+
+    def delete_factory(self, factory_id: str) -> None:
+        """Remove every file the lake holds for the factory: data, logs, old versions, inboxes."""
+        root = self.factory_root(factory_id)
+        with self.lock(factory_id):
+            if root.exists():
+                shutil.rmtree(root)
+        lock_file = self.data_dir / "locks" / f"{factory_id}.lock"
+        lock_file.unlink(missing_ok=True)
