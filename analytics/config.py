@@ -23,7 +23,7 @@ class HubSettings(BaseSettings):
     data_dir: Path = Field(Path("./hub_data"), description="Root of the lake, registry and inboxes.")
     default_timezone: str = Field("Asia/Seoul", description="Time zone of new factories.")
     ingest_chunk_rows: int = Field(
-        4_000_000, gt=0, description="Rows validated per chunk; bounds ingest memory."
+        1_000_000, gt=0, description="Rows validated per chunk; bounds ingest memory."
     )
     future_tolerance: timedelta = Field(
         timedelta(minutes=10), description="How far past 'now' a timestamp may lie (clock skew)."

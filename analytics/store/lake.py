@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -74,34 +74,31 @@ def _writer_properties() -> WriterProperties:
     return WriterProperties(compression="ZSTD")
 
 
-def _stat_value(value: object) -> object:
-    if hasattr(value, "isoformat"):
-        # Delta stats for timestamps are ISO-8601 in UTC with millisecond precision.
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"  # type: ignore[attr-defined]
-    return value
-
-
 def _file_stats(frame: pl.DataFrame) -> str:
     """Delta per-file statistics (row count, min/max, null counts) used for data skipping."""
     mins: dict[str, object] = {}
     maxs: dict[str, object] = {}
     if frame.height:
-        for name in ("ts", "value", "machine_id", "sensor"):
-            if name not in frame.columns:
+        bounds = frame.select(
+            [pl.col(c).min().alias(f"min:{c}") for c in frame.columns if c in _STATS_COLUMNS]
+            + [pl.col(c).max().alias(f"max:{c}") for c in frame.columns if c in _STATS_COLUMNS]
+        ).row(0, named=True)
+        for key, value in bounds.items():
+            kind, name = key.split(":", 1)
+            if value is None:
                 continue
-            col = frame.get_column(name)
-            lo, hi = col.min(), col.max()
-            if lo is None or hi is None:
-                continue
-            if name == "ts":
-                # Round outward to the millisecond so the stats bound the microsecond data.
-                lo = col.dt.truncate("1ms").min()
-                hi = col.dt.offset_by("1ms").dt.truncate("1ms").max()
-            mins[name], maxs[name] = _stat_value(lo), _stat_value(hi)
-    nulls = {name: int(frame.get_column(name).null_count()) for name in frame.columns}
-    return json.dumps(
-        {"numRecords": frame.height, "minValues": mins, "maxValues": maxs, "nullCount": nulls}
-    )
+            if isinstance(value, datetime):
+                # Delta keeps timestamp stats at millisecond precision: round outward.
+                value = value.replace(microsecond=value.microsecond // 1000 * 1000)
+                if kind == "max":
+                    value += timedelta(milliseconds=1)
+                value = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            (mins if kind == "min" else maxs)[name] = value
+    nulls = dict(zip(frame.columns, frame.null_count().row(0), strict=True))
+    return json.dumps({"numRecords": frame.height, "minValues": mins, "maxValues": maxs, "nullCount": nulls})
+
+
+_STATS_COLUMNS = {"ts", "value", "machine_id", "sensor"}
 
 
 class Lake:
@@ -159,7 +156,7 @@ class Lake:
             filters.append((PARTITION_COLUMN, ">=", start.isoformat()))
         if end is not None:
             filters.append((PARTITION_COLUMN, "<=", end.isoformat()))
-        uris = dt.file_uris(partition_filters=filters or None)
+        uris = dt.file_uris(file_pruning_predicate=filters or None)
         return [u.removeprefix("file://") for u in uris]
 
     def version(self, factory_id: str, table: str) -> int | None:
@@ -167,21 +164,33 @@ class Lake:
         return None if dt is None else dt.version()
 
     # --- writing ---------------------------------------------------------------------------
-    def stage(self, factory_id: str, table: str, frame: pl.DataFrame, tag: str) -> list[AddAction]:
+    def stage(
+        self, factory_id: str, table: str, frame: pl.DataFrame, tag: str, *, presorted: bool = False
+    ) -> list[AddAction]:
         """Write ``frame`` (with a ``date`` column) as Parquet files into the table, uncommitted.
 
-        Returns the Delta add actions that :meth:`commit` makes visible.
+        Files are sorted by the table's sort key (``presorted``: the caller already did) so that
+        each file's min/max statistics let readers skip it. Returns the Delta add actions that
+        :meth:`commit` makes visible.
         """
         if frame.height == 0:
             return []
         spec = TABLES[table]
         root = self.table_path(factory_id, table)
         adds: list[AddAction] = []
-        for (day,), part in frame.partition_by(PARTITION_COLUMN, as_dict=True, maintain_order=True).items():
+        days = frame.get_column(PARTITION_COLUMN).unique()
+        parts = (
+            {(days[0],): frame}
+            if days.len() == 1
+            else frame.partition_by(PARTITION_COLUMN, as_dict=True, maintain_order=True)
+        )
+        for (day,), part in parts.items():
             rel = f"{PARTITION_COLUMN}={day}/part-{tag}-{uuid.uuid4().hex[:12]}.zstd.parquet"
             path = root / rel
             path.parent.mkdir(parents=True, exist_ok=True)
-            data = part.select(list(spec.schema)).sort(list(spec.sort_by))
+            data = part.select(list(spec.schema))
+            if not presorted:
+                data = data.sort(list(spec.sort_by))
             data.write_parquet(path, compression="zstd", statistics=True)
             adds.append(
                 AddAction(

@@ -104,8 +104,9 @@ class FactoryReader:
             files = self.hub.lake.snapshot_files(self.factory_id, name)
             if files:
                 listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+                columns = ", ".join(f'"{c}"' for c in spec.schema)
                 con.execute(
-                    f"CREATE VIEW {name} AS SELECT {', '.join(spec.schema)} "  # noqa: S608
+                    f"CREATE VIEW {name} AS SELECT {columns} "  # noqa: S608
                     f"FROM read_parquet([{listing}], hive_partitioning = false)"
                 )
             else:

@@ -127,8 +127,11 @@ class Registry:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
             con.executescript(_DDL)
+        finally:
+            con.close()
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

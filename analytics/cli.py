@@ -1,0 +1,380 @@
+"""``factoryhub``: the hub operators' command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import polars as pl
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from analytics.errors import HubError, InputFileError
+from analytics.ingest.mapping import ImportMapping, load_mapping
+from analytics.ingest.pipeline import IngestResult, ingest_file
+from analytics.schemas import FactorySpec, MachineSpec, PlantDescription, SensorSpec
+from analytics.store.hub import Hub
+
+app = typer.Typer(help="Factory Data Hub: register factories, ingest sensor data, run the hub.", no_args_is_help=True, pretty_exceptions_enable=False)
+factory_app = typer.Typer(help="Register, list, export and delete factories (tenants).", no_args_is_help=True)
+machine_app = typer.Typer(help="Register machines and their sensors.", no_args_is_help=True)
+lake_app = typer.Typer(help="Lake maintenance: compaction and vacuum.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks: print one JSON line of figures last.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+app.add_typer(factory_app, name="factory")
+app.add_typer(machine_app, name="machine")
+app.add_typer(lake_app, name="lake")
+app.add_typer(bench_app, name="bench")
+app.add_typer(demo_app, name="demo")
+
+console = Console()
+err = Console(stderr=True)
+
+
+@app.callback()
+def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False)],
+    )
+
+
+def _hub() -> Hub:
+    return Hub.open()
+
+
+def load_plant(path: Path) -> PlantDescription:
+    """Read a plant description (YAML or JSON) naming the file in any error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        return PlantDescription.model_validate(data)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise InputFileError(path, f"cannot read plant description: {exc}") from exc
+    except ValidationError as exc:
+        raise InputFileError(path, f"invalid plant description: {exc}") from exc
+
+
+# --- factories ---------------------------------------------------------------------------------
+@factory_app.command("add")
+def factory_add(
+    factory_id: Annotated[Optional[str], typer.Argument(help="Factory id (lower case, digits, - and _).")] = None,
+    name_ko: Annotated[str, typer.Option(help="Display name in Korean.")] = "",
+    name_en: Annotated[str, typer.Option(help="Display name in English.")] = "",
+    timezone: Annotated[Optional[str], typer.Option(help="IANA time zone; default from settings.")] = None,
+    plant: Annotated[Optional[Path], typer.Option(help="Plant description (YAML/JSON): factory, machines, sensors.")] = None,
+) -> None:
+    """Register a factory, or a whole plant from a description file."""
+    hub = _hub()
+    if plant is not None:
+        description = load_plant(plant)
+        factory = hub.registry.register_plant(description)
+        console.print(f"registered factory [bold]{factory.factory_id}[/] with {len(description.machines)} machines")
+        return
+    if factory_id is None:
+        raise typer.BadParameter("give a FACTORY_ID or --plant FILE")
+    try:
+        spec = FactorySpec(id=factory_id, name_ko=name_ko, name_en=name_en, timezone=timezone or hub.settings.default_timezone)
+    except ValidationError as exc:
+        raise HubError(_first_error(exc)) from exc
+    hub.registry.add_factory(spec)
+    console.print(f"registered factory [bold]{factory_id}[/]")
+
+
+@factory_app.command("list")
+def factory_list() -> None:
+    """List registered factories."""
+    hub = _hub()
+    table = Table("id", "name (ko)", "name (en)", "time zone", "machines", "registered")
+    for f in hub.registry.factories():
+        table.add_row(f.factory_id, f.name_ko, f.name_en, f.timezone, str(len(hub.registry.machines(f.factory_id))), f.created_at)
+    console.print(table)
+
+
+@factory_app.command("export")
+def factory_export(
+    factory_id: str,
+    out: Annotated[Path, typer.Option(help="Folder to write <factory_id>/ into.")],
+) -> None:
+    """Export everything the hub holds for a factory as Parquet with a manifest."""
+    from analytics.store.sovereignty import export_factory
+
+    target = export_factory(_hub(), factory_id, out)
+    console.print(f"exported to {target}")
+
+
+@factory_app.command("delete")
+def factory_delete(
+    factory_id: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a factory and every trace of its data, including old versions."""
+    from analytics.store.sovereignty import delete_factory
+
+    hub = _hub()
+    hub.registry.factory(factory_id)
+    if not yes and not typer.confirm(f"Delete factory {factory_id} and all its data permanently?"):
+        raise typer.Exit(1)
+    delete_factory(hub, factory_id)
+    console.print(f"deleted factory {factory_id}")
+
+
+# --- machines ----------------------------------------------------------------------------------
+def _parse_sensor(text: str) -> SensorSpec:
+    """``name[:unit[:min[:max[:interval]]]]``, e.g. ``bearing_temp:°C:-20:150:10s``."""
+    parts = text.split(":")
+    if len(parts) > 5:
+        raise typer.BadParameter(f"--sensor {text!r}: use name:unit:min:max:interval")
+    names = ["name", "unit", "min", "max", "interval"]
+    data = {k: v for k, v in zip(names, parts, strict=False) if v != ""}
+    try:
+        return SensorSpec.model_validate(data)
+    except ValidationError as exc:
+        raise typer.BadParameter(f"--sensor {text!r}: {_first_error(exc)}") from exc
+
+
+@machine_app.command("add")
+def machine_add(
+    machine_id: str,
+    factory: Annotated[str, typer.Option(help="Factory id.")],
+    type_: Annotated[str, typer.Option("--type", help="Machine type, e.g. cnc_spindle, pump.")],
+    model: Annotated[str, typer.Option(help="Make and model.")] = "",
+    install_date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD.")] = None,
+    sensor: Annotated[Optional[list[str]], typer.Option(help="name:unit:min:max:interval (repeatable).")] = None,
+) -> None:
+    """Register a machine with its sensors."""
+    try:
+        spec = MachineSpec(
+            id=machine_id,
+            type=type_,
+            model=model,
+            install_date=date.fromisoformat(install_date) if install_date else None,
+            sensors=[_parse_sensor(s) for s in sensor or []],
+        )
+    except (ValidationError, ValueError) as exc:
+        raise HubError(_first_error(exc) if isinstance(exc, ValidationError) else str(exc)) from exc
+    _hub().registry.add_machine(factory, spec)
+    console.print(f"registered machine [bold]{machine_id}[/] in {factory} with {len(spec.sensors)} sensors")
+
+
+@machine_app.command("list")
+def machine_list(factory: Annotated[str, typer.Option(help="Factory id.")]) -> None:
+    """List a factory's machines and sensors."""
+    hub = _hub()
+    table = Table("machine", "type", "model", "installed", "sensor", "unit", "valid range", "interval s")
+    for m in hub.registry.machines(factory):
+        for i, s in enumerate(hub.registry.sensors(factory, m.machine_id) or [None]):
+            head = [m.machine_id, m.machine_type, m.model, str(m.install_date or "")] if i == 0 else ["", "", "", ""]
+            if s is None:
+                table.add_row(*head, "", "", "", "")
+            else:
+                table.add_row(*head, s.sensor, s.unit, f"[{s.min_value}, {s.max_value}]", f"{s.interval_s:g}")
+    console.print(table)
+
+
+# --- ingest ------------------------------------------------------------------------------------
+def _summary(results: list[tuple[Path, IngestResult | None, Exception | None]]) -> Table:
+    table = Table("file", "status", "rows", "accepted", "duplicate", "quarantined", "note")
+    for path, result, error in results:
+        if result is None:
+            table.add_row(path.name, "[red]failed[/]", "", "", "", "", str(error))
+        else:
+            reasons = ", ".join(f"{k}: {v}" for k, v in sorted(result.reasons.items(), key=lambda kv: -kv[1]))
+            table.add_row(
+                result.source_file, result.status, str(result.rows_read), str(result.accepted),
+                str(result.duplicate), str(result.quarantined), result.message or reasons,
+            )
+    return table
+
+
+def _quality_table(quality: pl.DataFrame) -> Table:
+    table = Table("machine", "sensor", "received", "missing", "invalid", "dup", "quar.", "gaps", "longest gap", "flat", "days", "enough")
+    for r in quality.iter_rows(named=True):
+        table.add_row(
+            str(r["machine_id"]), str(r["sensor"]), str(r["received"]),
+            f"{r['share_missing']:.1%}", f"{r['share_invalid']:.1%}", f"{r['share_duplicate']:.1%}", f"{r['share_quarantined']:.1%}",
+            str(r["gaps"]), "" if r["longest_gap_s"] is None else f"{r['longest_gap_s']:g} s",
+            str(r["flatline_stretches"]), str(r["history_days"]), "yes" if r["enough_history"] else "[yellow]no[/]",
+        )
+    return table
+
+
+@app.command()
+def ingest(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files to ingest (CSV, Parquet, Excel).")] = None,
+    factory: Annotated[str, typer.Option(help="Factory id the data belongs to.")] = ...,  # type: ignore[assignment]
+    format_: Annotated[Optional[str], typer.Option("--format", help="long | wide (default: from mapping, else long).")] = None,
+    mapping: Annotated[Optional[Path], typer.Option(help="Mapping file (YAML/JSON) for columns, time and encoding.")] = None,
+    table: Annotated[Optional[str], typer.Option(help="readings | events.")] = None,
+    encoding: Annotated[Optional[str], typer.Option(help="utf-8 | cp949 | euc-kr (default: detect).")] = None,
+    delimiter: Annotated[Optional[str], typer.Option(help="CSV delimiter (default: detect).")] = None,
+    force: Annotated[bool, typer.Option(help="Re-process files whose content was ingested before.")] = False,
+    watch_dir: Annotated[Optional[Path], typer.Option(help="Drop folder to watch; files move to processed/ or failed/.")] = None,
+    inbox: Annotated[bool, typer.Option(help="Scan the factory's own inbox once.")] = False,
+    once: Annotated[bool, typer.Option(help="With --watch-dir: scan once and exit.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between scans of --watch-dir.")] = 5.0,
+    show_quality: Annotated[bool, typer.Option("--quality/--no-quality", help="Print the data-quality report.")] = True,
+) -> None:
+    """Ingest files into a factory's lake, with validation, quarantine and de-duplication."""
+    hub = _hub()
+    hub.registry.factory(factory)
+    spec = load_mapping(mapping) if mapping else ImportMapping()
+    overrides = {k: v for k, v in {"format": format_, "table": table, "encoding": encoding, "delimiter": delimiter}.items() if v is not None}
+    if overrides:
+        try:
+            spec = ImportMapping.model_validate({**spec.model_dump(exclude_unset=True), **overrides})
+        except ValidationError as exc:
+            raise HubError(_first_error(exc)) from exc
+    if watch_dir is not None or inbox:
+        _ingest_folder(hub, factory, watch_dir, spec if (mapping or overrides) else None, once or inbox, interval)
+        return
+    if not paths:
+        raise typer.BadParameter("give files to ingest, --watch-dir DIR or --inbox")
+    outcomes: list[tuple[Path, IngestResult | None, Exception | None]] = []
+    qualities = []
+    with _progress() as progress:
+        for path in paths:
+            size = path.stat().st_size if path.is_file() else None
+            task = progress.add_task(path.name, total=None)
+            try:
+                result = ingest_file(hub, factory, path, spec, force=force, progress=lambda n, t=task: progress.advance(t, n))
+            except HubError as exc:
+                outcomes.append((path, None, exc))
+                err.print(f"[red]error:[/] {exc}")
+            else:
+                outcomes.append((path, result, None))
+                if result.quality is not None and result.quality.height:
+                    qualities.append(result.quality)
+            progress.update(task, total=progress.tasks[task].completed or size, completed=progress.tasks[task].completed or size)
+    console.print(_summary(outcomes))
+    if show_quality and qualities:
+        console.print("[bold]data quality[/]")
+        console.print(_quality_table(pl.concat(qualities)))
+    if any(error is not None for _, _, error in outcomes):
+        raise typer.Exit(1)
+
+
+def _progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"), TimeElapsedColumn(), console=err, transient=True)
+
+
+def _ingest_folder(hub: Hub, factory: str, folder: Path | None, spec: ImportMapping | None, once: bool, interval: float) -> None:
+    from analytics.ingest.inbox import inbox_dir, watch
+
+    target = folder or inbox_dir(hub, factory)
+    console.print(f"watching {target} (processed/ and failed/ inside it)" if not once else f"scanning {target}")
+    failures = 0
+
+    def report(path: Path, result: IngestResult | None, error: Exception | None) -> None:
+        nonlocal failures
+        failures += error is not None
+        console.print(_summary([(path, result, error)]))
+
+    try:
+        for _ in watch(hub, factory, folder, spec, interval=interval, max_polls=1 if once else None, on_result=report):
+            pass
+    except KeyboardInterrupt:
+        console.print("stopped")
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def quality(
+    factory: Annotated[str, typer.Option(help="Factory id.")],
+    last: Annotated[int, typer.Option(help="How many recent ingests to show.")] = 1,
+) -> None:
+    """Show the data-quality report of the most recent ingests."""
+    from analytics.store.reader import FactoryReader
+
+    reports = FactoryReader(_hub(), factory).quality().collect()
+    if reports.height == 0:
+        console.print("no quality reports yet")
+        return
+    recent = reports.select("ingest_id", "reported_at").unique().sort("reported_at", descending=True).head(last)
+    for ingest_id, at in recent.iter_rows():
+        console.print(f"[bold]ingest {ingest_id}[/] at {at}")
+        console.print(_quality_table(reports.filter(pl.col("ingest_id") == ingest_id)))
+
+
+# --- lake --------------------------------------------------------------------------------------
+@lake_app.command("compact")
+def lake_compact(factory: Annotated[str, typer.Option(help="Factory id.")]) -> None:
+    """Rewrite small files of every partition into large ones."""
+    hub = _hub()
+    hub.registry.factory(factory)
+    from analytics.store.lake import TABLES
+
+    for table in TABLES:
+        n = hub.lake.compact(factory, table)
+        console.print(f"{table}: {n} partitions compacted")
+
+
+@lake_app.command("vacuum")
+def lake_vacuum(
+    factory: Annotated[str, typer.Option(help="Factory id.")],
+    retention_hours: Annotated[int, typer.Option(help="Keep files any version of this age refers to.")] = 168,
+) -> None:
+    """Delete files no longer referenced (old versions past retention, crashed writes)."""
+    hub = _hub()
+    hub.registry.factory(factory)
+    from analytics.store.lake import TABLES
+
+    for table in TABLES:
+        removed = hub.lake.vacuum(factory, table, retention_hours)
+        console.print(f"{table}: {len(removed)} files removed")
+
+
+# --- bench and demo ----------------------------------------------------------------------------
+@bench_app.command("ingest")
+def bench_ingest(
+    rows: Annotated[int, typer.Option(help="Rows of the generated long-form CSV.")] = 5_000_000,
+    workdir: Annotated[Optional[Path], typer.Option(help="Scratch folder (default: a temporary one).")] = None,
+) -> None:
+    """Ingest a generated CSV with full validation and dedupe; compare with DuckDB's own COPY."""
+    from analytics.bench import bench_ingest as run
+
+    figures = run(rows, workdir, console=err)
+    print(json.dumps(figures))
+
+
+@demo_app.command("build")
+def demo_build(
+    samples: Annotated[Path, typer.Option(help="Folder of sample data with plant and mapping files.")] = Path("data_samples"),
+) -> None:
+    """Register the demo factories from data_samples/ and ingest their data."""
+    from analytics.demo import build_demo
+
+    hub = _hub()
+    for factory_id, results in build_demo(hub, samples).items():
+        accepted = sum(r.accepted for r in results)
+        console.print(f"[bold]{factory_id}[/]: {len(results)} files, {accepted:,} readings stored")
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+
+
+def main() -> None:
+    """Console entry point: user errors print one clear line and exit 1."""
+    try:
+        app()
+    except HubError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

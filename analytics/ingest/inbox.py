@@ -1,0 +1,102 @@
+"""Drop folders: every factory has ``inbox/``; files that arrive there are ingested and moved to
+``inbox/processed/`` or, with an ``.error.txt`` beside them, to ``inbox/failed/``."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from analytics.errors import HubError
+from analytics.ingest.mapping import ImportMapping, load_mapping
+from analytics.ingest.pipeline import IngestResult, ingest_file
+from analytics.store.hub import Hub
+
+log = logging.getLogger(__name__)
+
+MAPPING_FILE = "mapping.yaml"
+SUFFIXES = {".csv", ".txt", ".tsv", ".parquet", ".xlsx", ".xlsm"}
+# Files still being uploaded: gateways write ``*.part`` or ``*.tmp`` and rename when done.
+PARTIAL_SUFFIXES = {".part", ".tmp", ".partial", ".crdownload"}
+
+
+def inbox_dir(hub: Hub, factory_id: str) -> Path:
+    return hub.lake.factory_root(factory_id) / "inbox"
+
+
+def pending_files(folder: Path, settle_seconds: float = 2.0) -> list[Path]:
+    """Files ready to ingest: known type, not partial, unchanged for ``settle_seconds``."""
+    if not folder.is_dir():
+        return []
+    now = time.time()
+    ready = []
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.name.startswith(".") or path.name == MAPPING_FILE:
+            continue
+        if path.suffix.lower() in PARTIAL_SUFFIXES or path.suffix.lower() not in SUFFIXES:
+            continue
+        if now - path.stat().st_mtime < settle_seconds:
+            continue
+        ready.append(path)
+    return ready
+
+
+def _move(path: Path, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / path.name
+    if target.exists():
+        target = folder / f"{path.stem}-{int(time.time() * 1000)}{path.suffix}"
+    shutil.move(str(path), target)
+    return target
+
+
+def scan_once(
+    hub: Hub,
+    factory_id: str,
+    folder: Path | None = None,
+    mapping: ImportMapping | None = None,
+    settle_seconds: float = 2.0,
+    on_result: Callable[[Path, IngestResult | None, Exception | None], None] | None = None,
+) -> list[tuple[Path, IngestResult | None, Exception | None]]:
+    """Ingest every ready file of the folder (default: the factory's inbox) once."""
+    folder = folder or inbox_dir(hub, factory_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    if mapping is None and (folder / MAPPING_FILE).is_file():
+        mapping = load_mapping(folder / MAPPING_FILE)
+    outcomes = []
+    for path in pending_files(folder, settle_seconds):
+        try:
+            result = ingest_file(hub, factory_id, path, mapping)
+        except HubError as exc:
+            failed = _move(path, folder / "failed")
+            failed.with_name(failed.name + ".error.txt").write_text(str(exc) + "\n", encoding="utf-8")
+            log.warning("ingest of %s failed: %s", path.name, exc)
+            outcomes.append((failed, None, exc))
+            if on_result:
+                on_result(failed, None, exc)
+            continue
+        done = _move(path, folder / "processed")
+        outcomes.append((done, result, None))
+        if on_result:
+            on_result(done, result, None)
+    return outcomes
+
+
+def watch(
+    hub: Hub,
+    factory_id: str,
+    folder: Path | None = None,
+    mapping: ImportMapping | None = None,
+    interval: float = 5.0,
+    max_polls: int | None = None,
+    on_result: Callable[[Path, IngestResult | None, Exception | None], None] | None = None,
+) -> Iterator[int]:
+    """Poll the folder every ``interval`` seconds; yields the number of files handled per poll."""
+    polls = 0
+    while max_polls is None or polls < max_polls:
+        yield len(scan_once(hub, factory_id, folder, mapping, on_result=on_result))
+        polls += 1
+        if max_polls is None or polls < max_polls:
+            time.sleep(interval)

@@ -1,0 +1,446 @@
+"""Ingesting one file into a factory's lake: read, validate, quarantine, deduplicate, commit.
+
+The steps, per chunk of rows (memory stays bounded whatever the file size):
+
+1. shape the chunk to long form and validate every row (:mod:`analytics.ingest.validate`);
+2. rows that fail go to the quarantine table with file, row, column and reason;
+3. good rows are deduplicated on (machine, sensor, ts): against earlier rows of the same file and
+   against what the lake already holds for the same local dates. An exact repeat is counted as a
+   duplicate; the same key with a different value is quarantined as a conflict, so the stored
+   reading never changes silently;
+4. new rows are staged as Parquet files inside the table, invisible to readers.
+
+After the last chunk, the staged files are committed in *one* Delta transaction per table. A process
+killed at any moment leaves the readings table as it was before the file or after it, never in
+between; running the same ingest again completes it and stores every reading once.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from analytics.errors import HubError, InputFileError
+from analytics.ingest.mapping import ImportMapping
+from analytics.ingest.quality import QualityAccumulator
+from analytics.ingest.sources import ROW, read_chunks, sha256_file
+from analytics.ingest.validate import (
+    CODE,
+    COLUMN,
+    MACHINE,
+    REASON,
+    REASON_COLUMN,
+    SENSOR,
+    SID,
+    VALUE_RAW,
+    reason_messages,
+    sensor_table,
+    shape_events,
+    shape_readings,
+    validate_readings,
+)
+from analytics.schemas import EVENTS_KEY
+from analytics.store.hub import Hub
+from analytics.store.lake import PARTITION_COLUMN
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass
+class IngestResult:
+    """What happened to one file."""
+
+    source_file: str
+    table: str
+    status: str  # "ok", "skipped" (same content already ingested) or "failed"
+    ingest_id: str = ""
+    file_sha256: str = ""
+    rows_read: int = 0
+    accepted: int = 0
+    duplicate: int = 0
+    quarantined: int = 0
+    message: str = ""
+    quality: pl.DataFrame | None = field(default=None, repr=False)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+def _local_date(ts: pl.Expr, tz: str) -> pl.Expr:
+    """The factory-local calendar date of each UTC timestamp, as the partition string."""
+    return ts.dt.convert_time_zone(tz).dt.date().cast(pl.String).alias(PARTITION_COLUMN)
+
+
+def _with_local_date(frame: pl.DataFrame, tz: str) -> pl.DataFrame:
+    """Add the partition date, converting only the distinct quarter hours (time zones are offset
+    from UTC by multiples of 15 minutes, so a quarter hour never straddles local midnight)."""
+    quarter = pl.col("ts").dt.truncate("15m")
+    slots = frame.select(quarter.unique().alias("ts")).with_columns(_local_date(pl.col("ts"), tz))
+    return frame.with_columns(
+        quarter.replace_strict(slots.get_column("ts"), slots.get_column(PARTITION_COLUMN), return_dtype=pl.String).alias(PARTITION_COLUMN)
+    )
+
+
+class _Staging:
+    """Files this run has staged but not committed, by table and date."""
+
+    def __init__(self) -> None:
+        self.adds: dict[str, list] = {"readings": [], "events": [], "quarantine": []}
+        self.paths: dict[str, dict[str, list[str]]] = {"readings": {}, "events": {}, "quarantine": {}}
+
+    def record(self, table: str, root: Path, adds: list) -> None:
+        self.adds[table].extend(adds)
+        for add in adds:
+            day = add.partition_values[PARTITION_COLUMN]
+            self.paths[table].setdefault(day, []).append(str(root / add.path))
+
+    def files(self, table: str, days: list[str]) -> list[str]:
+        return [p for d in days for p in self.paths[table].get(d, [])]
+
+    def discard(self) -> None:
+        for per_day in self.paths.values():
+            for files in per_day.values():
+                for file in files:
+                    Path(file).unlink(missing_ok=True)
+
+
+def _existing(hub: Hub, factory_id: str, table: str, staging: _Staging, days: list[str], machines: list[str], columns: list[str]) -> pl.DataFrame | None:
+    """Rows already stored (committed or staged by this run) on these dates for these machines."""
+    files = hub.lake.snapshot_files(factory_id, table, dates=days) + staging.files(table, days)
+    if not files:
+        return None
+    return (
+        pl.scan_parquet(files, hive_partitioning=False)
+        .filter(pl.col("machine_id").is_in(machines))
+        .select(columns)
+        .collect()
+    )
+
+
+def _split_duplicates(good: pl.DataFrame, key: list[str], existing: pl.DataFrame | None, compare: str | None) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(new rows, exact duplicates, conflicting rows with a reason) of ``good``.
+
+    First occurrence in file order wins inside the file; what is stored wins over the file.
+    """
+    first = pl.struct(key).is_first_distinct()
+    firsts = good.filter(first)
+    repeats = good.filter(~first)
+    conflicts = []
+    duplicates = []
+    if repeats.height:
+        if compare is None:
+            duplicates.append(repeats)
+        else:
+            paired = repeats.join(firsts.select(*key, pl.col(compare).alias("__first"), pl.col(ROW).alias("__first_row")), on=key, how="left")
+            same = paired.get_column(compare) == paired.get_column("__first")
+            duplicates.append(paired.filter(same).drop("__first", "__first_row"))
+            conflicts.append(
+                paired.filter(~same).with_columns(
+                    pl.format("duplicate key with a different value (first at row {})", pl.col("__first_row")).alias(REASON)
+                ).drop("__first", "__first_row")
+            )
+    new = firsts
+    if existing is not None and existing.height:
+        if compare is None:
+            hit = new.join(existing.select(key).unique(), on=key, how="semi")
+            duplicates.append(hit)
+            new = new.join(existing.select(key), on=key, how="anti")
+        else:
+            stored = existing.select(*key, pl.col(compare).alias("__stored")).unique(subset=key, keep="first")
+            joined = new.join(stored, on=key, how="left")
+            found = joined.get_column("__stored").is_not_null()
+            same = (joined.get_column("__stored") == joined.get_column(compare)).fill_null(False)
+            duplicates.append(joined.filter(found & same).drop("__stored"))
+            conflicts.append(
+                joined.filter(found & ~same).with_columns(
+                    pl.format("conflicts with the stored value {}", pl.col("__stored")).alias(REASON)
+                ).drop("__stored")
+            )
+            new = joined.filter(~found).drop("__stored")
+    dup = pl.concat(duplicates, how="diagonal_relaxed") if duplicates else good.clear()
+    con = pl.concat(conflicts, how="diagonal_relaxed") if conflicts else good.clear().with_columns(pl.lit(None, pl.String).alias(REASON))
+    return new, dup, con
+
+
+def _quarantine_rows(bad: pl.DataFrame, factory_id: str, ingest_id: str, source: str, sha: str, tz: str, now: datetime) -> pl.DataFrame:
+    raw_value = pl.coalesce(
+        pl.col(VALUE_RAW).cast(pl.String) if VALUE_RAW in bad.columns else pl.lit(None, pl.String),
+        pl.col("value").cast(pl.String) if "value" in bad.columns else pl.lit(None, pl.String),
+        pl.col("text") if "text" in bad.columns else pl.lit(None, pl.String),
+    )
+    sensor = pl.col(SENSOR) if SENSOR in bad.columns else pl.lit(None, pl.String)
+    return bad.select(
+        pl.lit(factory_id).alias("factory_id"),
+        pl.lit(ingest_id).alias("ingest_id"),
+        pl.lit(source).alias("source_file"),
+        pl.lit(sha).alias("file_sha256"),
+        pl.col(ROW).cast(pl.Int64).alias("row"),
+        pl.col(REASON_COLUMN).fill_null("").alias("column"),
+        pl.col(REASON).alias("reason"),
+        raw_value.alias("raw"),
+        pl.col(MACHINE).alias("machine_id"),
+        sensor.alias("sensor"),
+        pl.col("ts"),
+        pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("quarantined_at"),
+    ).with_columns(_local_date(pl.col("quarantined_at"), tz))
+
+
+def ingest_file(
+    hub: Hub,
+    factory_id: str,
+    path: Path | str,
+    mapping: ImportMapping | None = None,
+    *,
+    now: datetime | None = None,
+    progress: ProgressCallback | None = None,
+    force: bool = False,
+) -> IngestResult:
+    """Ingest one file into ``factory_id``'s lake; raises :class:`InputFileError` if unreadable.
+
+    ``now`` is the reference for "timestamp in the future" (default: the clock).
+    A file whose exact content was already ingested successfully is skipped unless ``force``.
+    """
+    path = Path(path)
+    mapping = mapping or ImportMapping()
+    table = mapping.table
+    factory = hub.registry.factory(factory_id)
+    now = now or datetime.now(UTC)
+    if not path.is_file():
+        raise InputFileError(path, "no such file")
+    sha = sha256_file(path)
+    source = path.name
+    if not force:
+        previous = hub.registry.completed_ingest(factory_id, sha, table)
+        if previous is not None:
+            return IngestResult(
+                source, table, "skipped", previous.ingest_id, sha, previous.rows_read, 0,
+                previous.accepted + previous.duplicate, 0,
+                f"identical content already ingested at {previous.started_at} (run {previous.ingest_id})",
+            )
+    ingest_id = f"{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    hub.registry.start_ingest(ingest_id, factory_id, str(path), sha, table)
+    staging = _Staging()
+    try:
+        with hub.lake.lock(factory_id):
+            result = _run(hub, factory.factory_id, factory.timezone, path, source, sha, ingest_id, mapping, now, staging, progress)
+    except BaseException as exc:
+        staging.discard()
+        message = str(exc) if isinstance(exc, HubError) else f"{type(exc).__name__}: {exc}"
+        hub.registry.finish_ingest(ingest_id, status="failed", message=message)
+        raise
+    hub.registry.finish_ingest(
+        ingest_id,
+        status="ok",
+        rows_read=result.rows_read,
+        accepted=result.accepted,
+        duplicate=result.duplicate,
+        quarantined=result.quarantined,
+        message=result.message,
+    )
+    return result
+
+
+KEY = "__key"
+
+
+def reading_key(sid: pl.Expr, ts: pl.Expr) -> pl.Expr:
+    """One Int128 per (sensor id, ts) that sorts like the pair: joins and sorts on a single
+    integer column are several times faster than on two."""
+    return sid.cast(pl.Int128) * (1 << 64) + (ts.dt.epoch("us").cast(pl.Int128) + (1 << 63))
+
+
+class _ReadingsDedupe:
+    """De-duplicates readings on (sensor id, ts) against earlier chunks of the file and the lake.
+
+    Earlier chunks' accepted keys stay in memory (24 bytes a reading), so a file is checked
+    against itself without re-reading what it staged.
+    """
+
+    def __init__(self, hub: Hub, factory_id: str, sensors: pl.DataFrame) -> None:
+        self.hub = hub
+        self.factory_id = factory_id
+        self.sensors = sensors
+        self.seen: list[pl.DataFrame] = []
+
+    def _prior(self, firsts: pl.DataFrame, days: list[str]) -> pl.DataFrame | None:
+        """Stored and earlier-chunk readings that may share a key with ``firsts``."""
+        lo, hi = firsts.get_column(KEY).min(), firsts.get_column(KEY).max()
+        parts = [f.filter(pl.col(KEY).is_between(lo, hi)) for f in self.seen]
+        files = self.hub.lake.snapshot_files(self.factory_id, "readings", dates=days)
+        if files:
+            sids = firsts.get_column(SID).unique().implode()
+            wanted = self.sensors.filter(pl.col(SID).is_in(sids)).select("machine_id", "sensor", SID)
+            t0, t1 = firsts.get_column("ts").min(), firsts.get_column("ts").max()
+            stored = (
+                pl.scan_parquet(files, hive_partitioning=False)
+                .filter(pl.col("machine_id").is_in(wanted.get_column("machine_id").unique().implode()))
+                .filter(pl.col("ts").is_between(t0, t1))
+                .select("machine_id", "sensor", "ts", "value")
+                .join(wanted.lazy(), on=["machine_id", "sensor"], how="inner")
+                .select(reading_key(pl.col(SID), pl.col("ts")).alias(KEY), "value")
+                .collect()
+            )
+            parts.append(stored)
+        parts = [p for p in parts if p.height]
+        # Stored rows are unique, and earlier chunks only kept rows the lake did not hold.
+        return pl.concat(parts) if parts else None
+
+    def split(self, good: pl.DataFrame, days: list[str]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """(new rows, distinct valid rows, exact duplicates, conflicts with ``__reason``).
+
+        Rows come back sorted by (sensor id, ts); the first occurrence in the file wins within
+        the file, and what is stored wins over the file.
+        """
+        ordered = good.with_columns(reading_key(pl.col(SID), pl.col("ts")).alias(KEY)).sort(KEY, maintain_order=True)
+        repeat = (pl.col(KEY) == pl.col(KEY).shift()).fill_null(False)
+        ordered = ordered.with_columns(repeat.alias("__repeat"))
+        firsts = ordered.filter(~pl.col("__repeat")).drop("__repeat")
+        repeats = ordered.filter(pl.col("__repeat")).drop("__repeat")
+        duplicates: list[pl.DataFrame] = []
+        conflicts: list[pl.DataFrame] = []
+        if repeats.height:
+            paired = repeats.join(
+                firsts.select(KEY, pl.col("value").alias("__first"), pl.col(ROW).alias("__first_row")), on=KEY
+            )
+            same = pl.col("value") == pl.col("__first")
+            duplicates.append(paired.filter(same).drop("__first", "__first_row"))
+            conflicts.append(
+                paired.filter(~same)
+                .with_columns(pl.format("duplicate key with a different value (first at row {})", pl.col("__first_row")).alias(REASON))
+                .drop("__first", "__first_row")
+            )
+        new = firsts
+        prior = self._prior(firsts, days) if firsts.height else None
+        if prior is not None:
+            hits = firsts.join(prior.rename({"value": "__stored"}), on=KEY, how="inner")
+            same = pl.col("__stored") == pl.col("value")
+            duplicates.append(hits.filter(same).drop("__stored"))
+            conflicts.append(
+                hits.filter(~same)
+                .with_columns(pl.format("conflicts with the stored value {}", pl.col("__stored")).alias(REASON))
+                .drop("__stored")
+            )
+            new = firsts.join(prior.select(KEY), on=KEY, how="anti", maintain_order="left")
+        self.seen.append(new.select(KEY, "value"))
+        empty = firsts.clear()
+        dup = pl.concat(duplicates) if duplicates else empty
+        con = pl.concat(conflicts) if conflicts else empty.with_columns(pl.lit(None, pl.String).alias(REASON))
+        return new.drop(KEY), firsts.drop(KEY), dup.drop(KEY), con.drop(KEY)
+
+
+def _run(
+    hub: Hub,
+    factory_id: str,
+    tz: str,
+    path: Path,
+    source: str,
+    sha: str,
+    ingest_id: str,
+    mapping: ImportMapping,
+    now: datetime,
+    staging: _Staging,
+    progress: ProgressCallback | None,
+) -> IngestResult:
+    lake, settings = hub.lake, hub.settings
+    table = mapping.table
+    registered = pl.DataFrame(
+        [vars(s) for s in hub.registry.sensors(factory_id)],
+        schema={"factory_id": pl.String, "machine_id": pl.String, "sensor": pl.String, "unit": pl.String, "min_value": pl.Float64, "max_value": pl.Float64, "interval_s": pl.Float64},
+    )
+    sensors = sensor_table(registered)
+    machines = pl.Series([m.machine_id for m in hub.registry.machines(factory_id)], dtype=pl.String)
+    result = IngestResult(source, table, "ok", ingest_id, sha)
+    quality = QualityAccumulator(sensors, settings.flatline_min_samples)
+    dedupe = _ReadingsDedupe(hub, factory_id, sensors)
+    reasons: dict[str, int] = {}
+    tol = settings.future_tolerance.total_seconds()
+    table_root = lake.table_path(factory_id, table)
+    q_root = lake.table_path(factory_id, "quarantine")
+    for chunk in read_chunks(path, mapping, settings.ingest_chunk_rows):
+        result.rows_read += chunk.height
+        if table == "readings":
+            shaped = shape_readings(chunk, mapping, str(path))
+            checked = validate_readings(shaped, mapping, sensors, tz, now, tol)
+            bad = reason_messages(checked.filter(pl.col(CODE).is_not_null()), shaped)
+            good = checked.filter(pl.col(CODE).is_null()).select(SID, "ts", "value", ROW)
+            days = _days(good, tz)
+            new, distinct, dup, conflicts = dedupe.split(good, days)
+            conflicts = conflicts.with_columns(_sensor_names(sensors, MACHINE, SENSOR))
+            conflicts = conflicts.with_columns(
+                pl.col(SENSOR).replace_strict(shaped.value_columns, default=mapping.value_column).alias(COLUMN)
+            )
+            new_rows = new.with_columns(_sensor_names(sensors, "machine_id", "sensor"))
+            quality.add_blank(shaped.blank_cells)
+            quality.add_chunk(distinct, new, dup, bad, conflicts)
+            bad = pl.concat([bad, conflicts.with_columns(pl.col(COLUMN).alias(REASON_COLUMN))], how="diagonal_relaxed")
+        else:
+            checked = shape_events(chunk, mapping, str(path), tz, now, tol, machines)
+            bad = checked.filter(pl.col(REASON).is_not_null())
+            good = checked.filter(pl.col(REASON).is_null()).with_columns(pl.col(MACHINE).alias("machine_id"))
+            days = _days(good, tz)
+            existing = _existing(hub, factory_id, table, staging, days, good.get_column("machine_id").unique().to_list(), [*EVENTS_KEY, "text"]) if good.height else None
+            new_rows, dup, conflicts = _split_duplicates(good, list(EVENTS_KEY), existing, "text")
+            new = new_rows
+            bad = pl.concat([bad, conflicts.with_columns(pl.lit("text").alias(REASON_COLUMN))], how="diagonal_relaxed")
+        quarantine = _new_quarantine(hub, factory_id, staging, _quarantine_rows(bad, factory_id, ingest_id, source, sha, tz, now))
+        new_rows = _with_local_date(new_rows.with_columns(pl.lit(factory_id).alias("factory_id")), tz)
+        staging.record(table, table_root, lake.stage(factory_id, table, new_rows, ingest_id, presorted=table == "readings"))
+        staging.record("quarantine", q_root, lake.stage(factory_id, "quarantine", quarantine, ingest_id))
+        result.accepted += new.height
+        result.duplicate += dup.height
+        result.quarantined += bad.height
+        for reason, count in bad.group_by(pl.col(REASON).str.replace(r" '.*'$| \(.*\)$| \[.*\]$| [-0-9.e+]+$", "")).len().iter_rows():
+            reasons[reason] = reasons.get(reason, 0) + count
+        if progress is not None:
+            progress(chunk.height)
+    metadata = {"ingest_id": ingest_id, "source_file": source, "file_sha256": sha}
+    lake.commit(factory_id, "quarantine", staging.adds["quarantine"], metadata)
+    lake.commit(factory_id, table, staging.adds[table], metadata)
+    touched = sorted({a.partition_values[PARTITION_COLUMN] for a in staging.adds[table]})
+    lake.compact(factory_id, table, touched, min_files=settings.compact_min_files)
+    result.reasons = reasons
+    if table == "readings":
+        result.quality = quality.report(hub, factory_id, ingest_id, source, now, min_days=settings.min_training_days)
+        if result.quality.height:
+            lake.append(factory_id, "quality", result.quality.with_columns(_local_date(pl.col("reported_at"), tz)), ingest_id, metadata)
+    return result
+
+
+def _sensor_names(sensors: pl.DataFrame, machine: str, sensor: str) -> list[pl.Expr]:
+    """Machine id and sensor name of each row's ``__sid`` (a lookup, not a join)."""
+    sids = sensors.get_column(SID)
+    return [
+        pl.col(SID).replace_strict(sids, sensors.get_column("machine_id"), return_dtype=pl.String).alias(machine),
+        pl.col(SID).replace_strict(sids, sensors.get_column("sensor"), return_dtype=pl.String).alias(sensor),
+    ]
+
+
+def _days(good: pl.DataFrame, tz: str) -> list[str]:
+    """Local dates a chunk's rows fall on (from the distinct hours, not every row)."""
+    hours = good.select(pl.col("ts").dt.truncate("1h").unique())
+    return hours.select(_local_date(pl.col("ts"), tz).unique()).to_series().to_list()
+
+
+def _new_quarantine(hub: Hub, factory_id: str, staging: _Staging, rows: pl.DataFrame) -> pl.DataFrame:
+    """Drop quarantine rows already recorded for the same file content (re-runs are idempotent)."""
+    if rows.height == 0:
+        return rows
+    files = hub.lake.snapshot_files(factory_id, "quarantine") + [
+        p for per_day in staging.paths["quarantine"].values() for p in per_day
+    ]
+    if not files:
+        return rows
+    sha = rows.get_column("file_sha256")[0]
+    seen = (
+        pl.scan_parquet(files, hive_partitioning=False)
+        .filter(pl.col("file_sha256") == sha)
+        .select("file_sha256", "row", "column", "reason")
+        .collect()
+    )
+    return rows.join(seen, on=["file_sha256", "row", "column", "reason"], how="anti", nulls_equal=True)

@@ -1,0 +1,242 @@
+"""Reading the files factories send: CSV (UTF-8 or CP949/EUC-KR), Parquet and Excel.
+
+Files are read in chunks of rows (``chunk_rows``) so memory stays bounded whatever the file size.
+Every chunk carries ``__row``: the row number a person sees when opening the file (the header is
+row 1, the first data row is row 2; for Parquet the first record is row 1).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import logging
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from analytics.errors import InputFileError
+from analytics.ingest.mapping import ImportMapping
+
+log = logging.getLogger(__name__)
+
+ROW = "__row"
+FileKind = Literal["csv", "parquet", "excel"]
+SAMPLE_BYTES = 1 << 20
+_DELIMITERS = (",", ";", "\t", "|")
+_KOREAN_ENCODINGS = {"cp949", "euc-kr", "euc_kr", "ms949", "uhc"}
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def detect_kind(path: Path) -> FileKind:
+    """The file's format, from its first bytes (extensions lie) and then its extension."""
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"PK\x03\x04"):
+        return "excel"
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        raise InputFileError(path, "not a Parquet file (no PAR1 magic bytes): truncated or corrupt")
+    if suffix in {".xlsx", ".xlsm"}:
+        raise InputFileError(path, "not an Excel .xlsx workbook (no zip header): corrupt or mislabelled")
+    if suffix == ".xls":
+        raise InputFileError(path, "legacy .xls workbooks are not supported: save as .xlsx or CSV")
+    return "csv"
+
+
+def detect_encoding(path: Path, declared: str | None = None) -> str:
+    """``utf-8`` or ``cp949`` (the superset of EUC-KR that Korean Excel writes), from a sample."""
+    with path.open("rb") as handle:
+        sample = handle.read(SAMPLE_BYTES)
+    if b"\x00" in sample:
+        raise InputFileError(path, "binary content (NUL bytes): not a text CSV file", row=_line_of(sample, sample.index(b"\x00")))
+    if declared:
+        try:
+            codecs.lookup(declared)
+        except LookupError as exc:
+            raise InputFileError(path, f"unknown encoding {declared!r}") from exc
+        return "cp949" if declared.lower() in _KOREAN_ENCODINGS else declared
+    candidates = ("utf-8", "cp949")
+    for name in candidates:
+        decoder = codecs.getincrementaldecoder(name)()
+        try:
+            decoder.decode(sample, final=len(sample) < SAMPLE_BYTES)
+            return name
+        except UnicodeDecodeError:
+            continue
+    # Neither decodes: name where UTF-8 breaks, the encoding most files should be in.
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(
+            path,
+            f"text is neither UTF-8 nor CP949/EUC-KR (undecodable byte 0x{sample[exc.start]:02x}); "
+            "give --encoding",
+            row=_line_of(sample, exc.start),
+        ) from exc
+    raise InputFileError(path, "cannot detect the text encoding; give --encoding")
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def detect_delimiter(header: str) -> str:
+    counts = {d: header.count(d) for d in _DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > 0 else ","
+
+
+@dataclass
+class CsvLayout:
+    encoding: str
+    delimiter: str
+    columns: list[str]
+
+
+def _to_utf8(path: Path, encoding: str, workdir: Path) -> Path:
+    """Transcode a CP949 (or other non-UTF-8) file to UTF-8, streaming, naming the bad line."""
+    target = workdir / (path.stem + ".utf8.csv")
+    decoder = codecs.getincrementaldecoder(encoding)()
+    line = 1
+    with path.open("rb") as src, target.open("w", encoding="utf-8", newline="") as dst:
+        for block in iter(lambda: src.read(1 << 22), b""):
+            try:
+                text = decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                raise InputFileError(
+                    path, f"invalid {encoding} byte sequence", row=line + block.count(b"\n", 0, exc.start)
+                ) from exc
+            line += block.count(b"\n")
+            dst.write(text)
+        try:
+            dst.write(decoder.decode(b"", final=True))
+        except UnicodeDecodeError as exc:
+            raise InputFileError(path, f"file ends inside a {encoding} character", row=line) from exc
+    return target
+
+
+def csv_layout(path: Path, mapping: ImportMapping) -> CsvLayout:
+    encoding = detect_encoding(path, mapping.encoding)
+    with path.open("r", encoding="utf-8-sig" if encoding == "utf-8" else encoding, errors="replace", newline="") as handle:
+        first = handle.readline()
+    if not first.strip():
+        raise InputFileError(path, "empty file (no header row)", row=1)
+    delimiter = mapping.delimiter or detect_delimiter(first)
+    if mapping.has_header:
+        columns = next(csv.reader(io.StringIO(first), delimiter=delimiter))
+        columns = [c.strip() for c in columns]
+    else:
+        columns = list(mapping.column_names or [])
+    seen: dict[str, int] = {}
+    for index, name in enumerate(columns, start=1):
+        if name == "":
+            raise InputFileError(path, f"column {index} of the header has no name", row=1)
+        if name in seen:
+            raise InputFileError(
+                path, f"duplicate column name (columns {seen[name]} and {index})", row=1, column=name
+            )
+        seen[name] = index
+    return CsvLayout(encoding, delimiter, columns)
+
+
+def _find_ragged_row(path: Path, layout: CsvLayout, first_row: int) -> int | None:
+    """Slow path, for error messages only: the first row with more fields than the header."""
+    with path.open("r", encoding=layout.encoding, errors="replace", newline="") as handle:
+        for number, fields in enumerate(csv.reader(handle, delimiter=layout.delimiter), start=1):
+            if number >= first_row and len(fields) > len(layout.columns):
+                return number
+    return None
+
+
+def read_chunks(
+    path: Path, mapping: ImportMapping, chunk_rows: int, workdir: Path | None = None
+) -> Iterator[pl.DataFrame]:
+    """Yield the file's rows in chunks, with a ``__row`` column; source columns keep their names."""
+    kind = detect_kind(path)
+    if kind == "parquet":
+        yield from _parquet_chunks(path, chunk_rows)
+    elif kind == "excel":
+        yield from _excel_chunks(path, mapping, chunk_rows)
+    else:
+        yield from _csv_chunks(path, mapping, chunk_rows, workdir)
+
+
+def _csv_chunks(path: Path, mapping: ImportMapping, chunk_rows: int, workdir: Path | None) -> Iterator[pl.DataFrame]:
+    layout = csv_layout(path, mapping)
+    first_row = 2 if mapping.has_header else 1
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        source = path if layout.encoding == "utf-8" else _to_utf8(path, layout.encoding, Path(tmp))
+        frame = pl.scan_csv(
+            source,
+            separator=layout.delimiter,
+            has_header=mapping.has_header,
+            new_columns=layout.columns,
+            infer_schema=False,
+            row_index_name=ROW,
+            row_index_offset=first_row,
+            decimal_comma=mapping.decimal_comma,
+            encoding="utf8",
+            raise_if_empty=False,
+        )
+        produced = False
+        try:
+            for chunk in frame.collect_batches(chunk_size=chunk_rows):
+                produced = produced or chunk.height > 0
+                yield chunk.with_columns(pl.col(ROW).cast(pl.Int64))
+        except pl.exceptions.ComputeError as exc:
+            message = str(exc).splitlines()[0]
+            if "more fields" in message:
+                row = _find_ragged_row(source, layout, first_row)
+                raise InputFileError(
+                    path,
+                    f"row has more fields than the header's {len(layout.columns)} "
+                    f"(delimiter {layout.delimiter!r})",
+                    row=row,
+                ) from exc
+            raise InputFileError(path, f"cannot parse CSV: {message}") from exc
+        if not produced:
+            raise InputFileError(path, "header only: the file has no data rows", row=first_row)
+
+
+def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pl.DataFrame]:
+    try:
+        frame = pl.scan_parquet(path).with_row_index(ROW, offset=1)
+        produced = False
+        for chunk in frame.collect_batches(chunk_size=chunk_rows):
+            produced = produced or chunk.height > 0
+            yield chunk.with_columns(pl.col(ROW).cast(pl.Int64))
+    except (pl.exceptions.ComputeError, OSError) as exc:
+        raise InputFileError(path, f"cannot read Parquet: {str(exc).splitlines()[0]}") from exc
+    if not produced:
+        raise InputFileError(path, "the Parquet file has no rows")
+
+
+def _excel_chunks(path: Path, mapping: ImportMapping, chunk_rows: int) -> Iterator[pl.DataFrame]:
+    # Excel caps a sheet at 1,048,576 rows, so a whole sheet fits in memory.
+    try:
+        if mapping.sheet is not None:
+            frame = pl.read_excel(path, sheet_name=mapping.sheet, engine="calamine")
+        else:
+            frame = pl.read_excel(path, sheet_id=1, engine="calamine")
+    except Exception as exc:  # fastexcel raises its own exception types
+        raise InputFileError(path, f"cannot read Excel workbook: {str(exc).splitlines()[0]}") from exc
+    if frame.height == 0:
+        raise InputFileError(path, "header only: the sheet has no data rows", row=2)
+    frame = frame.with_row_index(ROW, offset=2).with_columns(pl.col(ROW).cast(pl.Int64))
+    for offset in range(0, frame.height, chunk_rows):
+        yield frame.slice(offset, chunk_rows)

@@ -1,0 +1,70 @@
+"""End-to-end checks of one small ingest against hand-computed outcomes."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from analytics.ingest import ingest_file
+from analytics.store.reader import FactoryReader
+from tests.conftest import NOW
+
+CSV = """machine_id,sensor,ts,value
+CNC-01,spindle_temp,2026-01-01 09:00:00,20.5
+CNC-01,spindle_temp,2026-01-01 09:00:01,21
+CNC-01,spindle_temp,2026-01-01 09:00:01,21
+CNC-01,spindle_temp,2026-01-01 09:00:01,22
+CNC-99,spindle_temp,2026-01-01 09:00:01,1
+CNC-01,spindle_temp,xx,1
+CNC-01,spindle_temp,2026-01-01 09:00:05,999
+CNC-01,vibration_rms,2026-01-01 09:00:05,nan
+CNC-01,vibration_rms,2026-01-01 09:00:05,
+"""
+
+
+def test_small_file_counts_and_quarantine(acme, write_file):
+    path = write_file("a.csv", CSV)
+    result = ingest_file(acme, "acme", path, now=NOW)
+    assert (result.rows_read, result.accepted, result.duplicate, result.quarantined) == (9, 2, 1, 6)
+    stored = FactoryReader(acme, "acme").readings().collect().sort("ts")
+    # 09:00 Seoul is 00:00 UTC.
+    assert stored.get_column("ts").dt.strftime("%H:%M:%S").to_list() == ["00:00:00", "00:00:01"]
+    assert stored.get_column("value").to_list() == [20.5, 21.0]
+    quarantine = FactoryReader(acme, "acme").quarantine().collect().sort("row")
+    assert quarantine.select("row", "column").rows() == [
+        (5, "value"), (6, "machine_id"), (7, "ts"), (8, "value"), (9, "value"), (10, "value")
+    ]
+    reasons = quarantine.get_column("reason").to_list()
+    assert reasons[0] == "duplicate key with a different value (first at row 3)"
+    assert reasons[1] == "unknown machine 'CNC-99'"
+    assert reasons[2] == "unparseable timestamp 'xx'"
+    assert reasons[3] == "outside valid range [-20.0, 200.0]"
+    assert reasons[4] == "non-finite value"
+    assert reasons[5] == "missing value"
+
+
+def test_reingest_is_idempotent(acme, write_file):
+    path = write_file("a.csv", CSV)
+    ingest_file(acme, "acme", path, now=NOW)
+    again = ingest_file(acme, "acme", path, now=NOW, force=True)
+    assert again.accepted == 0
+    reader = FactoryReader(acme, "acme")
+    assert reader.readings().collect().height == 2
+    assert reader.quarantine().collect().height == 6
+    skipped = ingest_file(acme, "acme", path, now=NOW)
+    assert skipped.status == "skipped"
+
+
+def test_quality_report_per_sensor(acme, write_file):
+    rows = ["machine_id,sensor,ts,value"]
+    # 60 one-second samples with a 10 s hole and 40 identical values at the end.
+    for second in list(range(0, 20)) + list(range(30, 70)):
+        value = 5.0 if second >= 30 else float(second)
+        rows.append(f"CNC-01,vibration_rms,2026-01-01 09:00:{second:02d},{value}" if second < 60 else f"CNC-01,vibration_rms,2026-01-01 09:01:{second - 60:02d},{value}")
+    path = write_file("q.csv", "\n".join(rows) + "\n")
+    result = ingest_file(acme, "acme", path, now=NOW)
+    q = result.quality.filter(pl.col("sensor") == "vibration_rms").row(0, named=True)
+    assert q["received"] == 60 and q["accepted"] == 60
+    assert q["expected"] == 70 and q["missing"] == 10
+    assert q["gaps"] == 1 and q["longest_gap_s"] == 11.0
+    assert q["flatline_stretches"] == 1 and q["longest_flatline_s"] == 39.0
+    assert q["history_days"] == 1 and q["enough_history"] is False
