@@ -18,11 +18,15 @@ between; running the same ingest again completes it and stores every reading onc
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -32,6 +36,7 @@ from analytics.ingest.quality import QualityAccumulator
 from analytics.ingest.sources import ROW, read_chunks, sha256_file
 from analytics.ingest.validate import (
     CODE,
+    Shaped,
     COLUMN,
     MACHINE,
     REASON,
@@ -48,8 +53,11 @@ from analytics.ingest.validate import (
 from analytics.schemas import EVENTS_KEY
 from analytics.store.hub import Hub
 from analytics.store.lake import PARTITION_COLUMN
+from deltalake.transaction import AddAction
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 ProgressCallback = Callable[[int], None]
 
@@ -258,38 +266,52 @@ def reading_key(sid: pl.Expr, ts: pl.Expr) -> pl.Expr:
 class _ReadingsDedupe:
     """De-duplicates readings on (sensor id, ts) against earlier chunks of the file and the lake.
 
-    Earlier chunks' accepted keys stay in memory (24 bytes a reading), so a file is checked
-    against itself without re-reading what it staged.
+    Earlier chunks' accepted keys stay in memory as sorted runs (24 bytes a reading), so a file is
+    checked against itself without re-reading what it staged. Lookups are binary searches in
+    those sorted runs: Int128 keys hash slowly, but search and compare fast.
     """
 
     def __init__(self, hub: Hub, factory_id: str, sensors: pl.DataFrame) -> None:
         self.hub = hub
         self.factory_id = factory_id
         self.sensors = sensors
-        self.seen: list[pl.DataFrame] = []
+        self.seen: list[pl.DataFrame] = []  # (KEY, value), each sorted by KEY
 
-    def _prior(self, firsts: pl.DataFrame, days: list[str]) -> pl.DataFrame | None:
-        """Stored and earlier-chunk readings that may share a key with ``firsts``."""
-        lo, hi = firsts.get_column(KEY).min(), firsts.get_column(KEY).max()
-        parts = [f.filter(pl.col(KEY).is_between(lo, hi)) for f in self.seen]
+    def _stored(self, firsts: pl.DataFrame, days: list[str]) -> pl.DataFrame | None:
+        """Committed readings of the same local dates and sensors, sorted by KEY."""
         files = self.hub.lake.snapshot_files(self.factory_id, "readings", dates=days)
-        if files:
-            sids = firsts.get_column(SID).unique().implode()
-            wanted = self.sensors.filter(pl.col(SID).is_in(sids)).select("machine_id", "sensor", SID)
-            t0, t1 = firsts.get_column("ts").min(), firsts.get_column("ts").max()
-            stored = (
-                pl.scan_parquet(files, hive_partitioning=False)
-                .filter(pl.col("machine_id").is_in(wanted.get_column("machine_id").unique().implode()))
-                .filter(pl.col("ts").is_between(t0, t1))
-                .select("machine_id", "sensor", "ts", "value")
-                .join(wanted.lazy(), on=["machine_id", "sensor"], how="inner")
-                .select(reading_key(pl.col(SID), pl.col("ts")).alias(KEY), "value")
-                .collect()
-            )
-            parts.append(stored)
-        parts = [p for p in parts if p.height]
-        # Stored rows are unique, and earlier chunks only kept rows the lake did not hold.
-        return pl.concat(parts) if parts else None
+        if not files:
+            return None
+        sids = firsts.get_column(SID).unique().implode()
+        wanted = self.sensors.filter(pl.col(SID).is_in(sids)).select("machine_id", "sensor", SID)
+        t0, t1 = firsts.get_column("ts").min(), firsts.get_column("ts").max()
+        return (
+            pl.scan_parquet(files, hive_partitioning=False)
+            .filter(pl.col("machine_id").is_in(wanted.get_column("machine_id").unique().implode()))
+            .filter(pl.col("ts").is_between(t0, t1))
+            .select("machine_id", "sensor", "ts", "value")
+            .join(wanted.lazy(), on=["machine_id", "sensor"], how="inner")
+            .select(reading_key(pl.col(SID), pl.col("ts")).alias(KEY), "value")
+            .sort(KEY)
+            .collect()
+        )
+
+    def _lookup(self, keys: pl.Series, runs: list[pl.DataFrame]) -> pl.Series:
+        """For each key, the value stored under it in any of the sorted ``runs`` (else null)."""
+        stored = pl.Series("__stored", [None] * keys.len(), dtype=pl.Float64)
+        lo, hi = keys.min(), keys.max()
+        for run in runs:
+            if run.height == 0:
+                continue
+            run_keys = run.get_column(KEY).set_sorted()
+            if run_keys[-1] < lo or run_keys[0] > hi:
+                continue  # the run holds no key in this chunk's range
+            at = run_keys.search_sorted(keys).clip(upper_bound=run.height - 1)
+            hit = run_keys.gather(at) == keys
+            stored = pl.select(
+                pl.when(hit & stored.is_null()).then(run.get_column("value").gather(at)).otherwise(stored).alias("__stored")
+            ).to_series()
+        return stored
 
     def split(self, good: pl.DataFrame, days: list[str]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         """(new rows, distinct valid rows, exact duplicates, conflicts with ``__reason``).
@@ -316,17 +338,19 @@ class _ReadingsDedupe:
                 .drop("__first", "__first_row")
             )
         new = firsts
-        prior = self._prior(firsts, days) if firsts.height else None
-        if prior is not None:
-            hits = firsts.join(prior.rename({"value": "__stored"}), on=KEY, how="inner")
+        stored_run = self._stored(firsts, days) if firsts.height else None
+        runs = self.seen + ([stored_run] if stored_run is not None else [])
+        if runs and firsts.height:
+            looked = firsts.with_columns(self._lookup(firsts.get_column(KEY), runs))
+            found = pl.col("__stored").is_not_null()
             same = pl.col("__stored") == pl.col("value")
-            duplicates.append(hits.filter(same).drop("__stored"))
+            duplicates.append(looked.filter(found & same).drop("__stored"))
             conflicts.append(
-                hits.filter(~same)
+                looked.filter(found & ~same)
                 .with_columns(pl.format("conflicts with the stored value {}", pl.col("__stored")).alias(REASON))
                 .drop("__stored")
             )
-            new = firsts.join(prior.select(KEY), on=KEY, how="anti", maintain_order="left")
+            new = looked.filter(~found).drop("__stored")
         self.seen.append(new.select(KEY, "value"))
         empty = firsts.clear()
         dup = pl.concat(duplicates) if duplicates else empty
@@ -362,43 +386,62 @@ def _run(
     tol = settings.future_tolerance.total_seconds()
     table_root = lake.table_path(factory_id, table)
     q_root = lake.table_path(factory_id, "quarantine")
-    for chunk in read_chunks(path, mapping, settings.ingest_chunk_rows):
-        result.rows_read += chunk.height
-        if table == "readings":
-            shaped = shape_readings(chunk, mapping, str(path))
-            checked = validate_readings(shaped, mapping, sensors, tz, now, tol)
-            bad = reason_messages(checked.filter(pl.col(CODE).is_not_null()), shaped)
-            good = checked.filter(pl.col(CODE).is_null()).select(SID, "ts", "value", ROW)
+    def prepared() -> Iterator[tuple[int, pl.DataFrame, pl.DataFrame, Shaped | None]]:
+        """(rows, good, bad) per chunk: reading, shaping and validating, which need no lake state."""
+        for chunk in read_chunks(path, mapping, settings.ingest_chunk_rows):
+            if table == "readings":
+                shaped = shape_readings(chunk, mapping, str(path))
+                checked = validate_readings(shaped, mapping, sensors, tz, now, tol)
+                bad = reason_messages(checked.filter(pl.col(CODE).is_not_null()), shaped)
+                good = checked.filter(pl.col(CODE).is_null()).select(SID, "ts", "value", ROW)
+                yield chunk.height, good, bad, shaped
+            else:
+                checked = shape_events(chunk, mapping, str(path), tz, now, tol, machines)
+                bad = checked.filter(pl.col(REASON).is_not_null())
+                good = checked.filter(pl.col(REASON).is_null()).with_columns(pl.col(MACHINE).alias("machine_id"))
+                yield chunk.height, good, bad, None
+
+    # Three stages overlap on the machine's cores: the next chunk is read and validated in a
+    # background thread, and the previous chunk's Parquet files are written in another, while this
+    # thread de-duplicates. Polars releases the GIL, so the threads run truly in parallel.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as writer:
+        writes: list[Future[list[AddAction]]] = []
+        for rows, good, bad, shaped in _prefetch(prepared()):
+            result.rows_read += rows
             days = _days(good, tz)
-            new, distinct, dup, conflicts = dedupe.split(good, days)
-            conflicts = conflicts.with_columns(_sensor_names(sensors, MACHINE, SENSOR))
-            conflicts = conflicts.with_columns(
-                pl.col(SENSOR).replace_strict(shaped.value_columns, default=mapping.value_column).alias(COLUMN)
-            )
-            new_rows = new.with_columns(_sensor_names(sensors, "machine_id", "sensor"))
-            quality.add_blank(shaped.blank_cells)
-            quality.add_chunk(distinct, new, dup, bad, conflicts)
-            bad = pl.concat([bad, conflicts.with_columns(pl.col(COLUMN).alias(REASON_COLUMN))], how="diagonal_relaxed")
-        else:
-            checked = shape_events(chunk, mapping, str(path), tz, now, tol, machines)
-            bad = checked.filter(pl.col(REASON).is_not_null())
-            good = checked.filter(pl.col(REASON).is_null()).with_columns(pl.col(MACHINE).alias("machine_id"))
-            days = _days(good, tz)
-            existing = _existing(hub, factory_id, table, staging, days, good.get_column("machine_id").unique().to_list(), [*EVENTS_KEY, "text"]) if good.height else None
-            new_rows, dup, conflicts = _split_duplicates(good, list(EVENTS_KEY), existing, "text")
-            new = new_rows
-            bad = pl.concat([bad, conflicts.with_columns(pl.lit("text").alias(REASON_COLUMN))], how="diagonal_relaxed")
-        quarantine = _new_quarantine(hub, factory_id, staging, _quarantine_rows(bad, factory_id, ingest_id, source, sha, tz, now))
-        new_rows = _with_local_date(new_rows.with_columns(pl.lit(factory_id).alias("factory_id")), tz)
-        staging.record(table, table_root, lake.stage(factory_id, table, new_rows, ingest_id, presorted=table == "readings"))
-        staging.record("quarantine", q_root, lake.stage(factory_id, "quarantine", quarantine, ingest_id))
-        result.accepted += new.height
-        result.duplicate += dup.height
-        result.quarantined += bad.height
-        for reason, count in bad.group_by(pl.col(REASON).str.replace(r" '.*'$| \(.*\)$| \[.*\]$| [-0-9.e+]+$", "")).len().iter_rows():
-            reasons[reason] = reasons.get(reason, 0) + count
-        if progress is not None:
-            progress(chunk.height)
+            if shaped is not None:
+                new, distinct, dup, conflicts = dedupe.split(good, days)
+                conflicts = conflicts.with_columns(_sensor_names(sensors, MACHINE, SENSOR))
+                conflicts = conflicts.with_columns(
+                    pl.col(SENSOR).replace_strict(shaped.value_columns, default=mapping.value_column).alias(COLUMN)
+                )
+                new_rows = new.with_columns(_sensor_names(sensors, "machine_id", "sensor"))
+                quality.add_blank(shaped.blank_cells)
+                quality.add_chunk(distinct, new, dup, bad, conflicts)
+                bad = pl.concat([bad, conflicts.with_columns(pl.col(COLUMN).alias(REASON_COLUMN))], how="diagonal_relaxed")
+            else:
+                machines_here = good.get_column("machine_id").unique().to_list()
+                existing = _existing(hub, factory_id, table, staging, days, machines_here, [*EVENTS_KEY, "text"]) if good.height else None
+                new, dup, conflicts = _split_duplicates(good, list(EVENTS_KEY), existing, "text")
+                new_rows = new
+                bad = pl.concat([bad, conflicts.with_columns(pl.lit("text").alias(REASON_COLUMN))], how="diagonal_relaxed")
+            quarantine = _new_quarantine(hub, factory_id, staging, _quarantine_rows(bad, factory_id, ingest_id, source, sha, tz, now))
+            staging.record("quarantine", q_root, lake.stage(factory_id, "quarantine", quarantine, ingest_id))
+            new_rows = _with_local_date(new_rows.with_columns(pl.lit(factory_id).alias("factory_id")), tz)
+            if table == "events":
+                # Events de-duplicate against staged files, so those must exist before the next chunk.
+                staging.record(table, table_root, lake.stage(factory_id, table, new_rows, ingest_id))
+            else:
+                writes.append(writer.submit(lake.stage, factory_id, table, new_rows, ingest_id, presorted=True))
+            result.accepted += new.height
+            result.duplicate += dup.height
+            result.quarantined += bad.height
+            for reason, count in bad.group_by(pl.col(REASON).str.replace(r" '.*'$| \(.*\)$| \[.*\]$| [-0-9.e+]+$", "")).len().iter_rows():
+                reasons[reason] = reasons.get(reason, 0) + count
+            if progress is not None:
+                progress(rows)
+        for write in writes:
+            staging.record(table, table_root, write.result())
     metadata = {"ingest_id": ingest_id, "source_file": source, "file_sha256": sha}
     lake.commit(factory_id, "quarantine", staging.adds["quarantine"], metadata)
     lake.commit(factory_id, table, staging.adds[table], metadata)
@@ -419,6 +462,42 @@ def _sensor_names(sensors: pl.DataFrame, machine: str, sensor: str) -> list[pl.E
         pl.col(SID).replace_strict(sids, sensors.get_column("machine_id"), return_dtype=pl.String).alias(machine),
         pl.col(SID).replace_strict(sids, sensors.get_column("sensor"), return_dtype=pl.String).alias(sensor),
     ]
+
+
+def _prefetch(items: Iterator[_T], depth: int = 1) -> Iterator[_T]:
+    """Iterate ``items`` in a background thread, ``depth`` items ahead; re-raises its errors."""
+    buffer: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                buffer.put((True, item))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            buffer.put((False, exc))
+            return
+        buffer.put((False, None))
+
+    thread = threading.Thread(target=produce, name="ingest-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = buffer.get()
+            if not ok:
+                if item is not None:
+                    raise item  # type: ignore[misc]
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                buffer.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        thread.join()
 
 
 def _days(good: pl.DataFrame, tz: str) -> list[str]:

@@ -30,6 +30,13 @@ FileKind = Literal["csv", "parquet", "excel"]
 SAMPLE_BYTES = 1 << 20
 _DELIMITERS = (",", ";", "\t", "|")
 _KOREAN_ENCODINGS = {"cp949", "euc-kr", "euc_kr", "ms949", "uhc"}
+# UTF-32 first: its little-endian mark starts with UTF-16's.
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
 
 
 def sha256_file(path: Path) -> str:
@@ -62,6 +69,10 @@ def detect_encoding(path: Path, declared: str | None = None) -> str:
     """``utf-8`` or ``cp949`` (the superset of EUC-KR that Korean Excel writes), from a sample."""
     with path.open("rb") as handle:
         sample = handle.read(SAMPLE_BYTES)
+    # UTF-16/32 text is full of NUL bytes too; say what it is so the sender knows how to fix it.
+    for bom, name in _WIDE_BOMS:
+        if sample.startswith(bom):
+            raise InputFileError(path, f"{name} text is not supported: save the file as UTF-8 (Excel: 'CSV UTF-8')")
     if b"\x00" in sample:
         raise InputFileError(path, "binary content (NUL bytes): not a text CSV file", row=_line_of(sample, sample.index(b"\x00")))
     if declared:
@@ -74,10 +85,18 @@ def detect_encoding(path: Path, declared: str | None = None) -> str:
     for name in candidates:
         decoder = codecs.getincrementaldecoder(name)()
         try:
-            decoder.decode(sample, final=len(sample) < SAMPLE_BYTES)
-            return name
+            decoder.decode(sample, final=False)
         except UnicodeDecodeError:
             continue
+        if len(sample) < SAMPLE_BYTES:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError as exc:
+                # Valid up to the last byte, which starts a character that never ends: a cut file.
+                raise InputFileError(
+                    path, f"file ends inside a {name.upper()} character: truncated?", row=_line_of(sample, len(sample))
+                ) from exc
+        return name
     # Neither decodes: name where UTF-8 breaks, the encoding most files should be in.
     try:
         sample.decode("utf-8")
@@ -136,6 +155,11 @@ def csv_layout(path: Path, mapping: ImportMapping) -> CsvLayout:
         first = handle.readline()
     if not first.strip():
         raise InputFileError(path, "empty file (no header row)", row=1)
+    if first.endswith("\r"):
+        # Python ends the line at a lone CR but Polars does not: the two would disagree on columns.
+        raise InputFileError(
+            path, "line break is a lone carriage return (old Mac line endings?): save with LF or CRLF line endings", row=1
+        )
     delimiter = mapping.delimiter or detect_delimiter(first)
     if mapping.has_header:
         columns = next(csv.reader(io.StringIO(first), delimiter=delimiter))
@@ -151,7 +175,14 @@ def csv_layout(path: Path, mapping: ImportMapping) -> CsvLayout:
                 path, f"duplicate column name (columns {seen[name]} and {index})", row=1, column=name
             )
         seen[name] = index
+    _check_reserved(path, columns)
     return CsvLayout(encoding, delimiter, columns)
+
+
+def _check_reserved(path: Path, columns: list[str], header_row: int | None = 1) -> None:
+    """The reader adds ``__row``; a source column of that name would collide with it."""
+    if ROW in columns:
+        raise InputFileError(path, f"column name {ROW!r} is reserved by the hub: rename the column", row=header_row, column=ROW)
 
 
 def _find_ragged_row(path: Path, layout: CsvLayout, first_row: int) -> int | None:
@@ -160,6 +191,31 @@ def _find_ragged_row(path: Path, layout: CsvLayout, first_row: int) -> int | Non
         for number, fields in enumerate(csv.reader(handle, delimiter=layout.delimiter), start=1):
             if number >= first_row and len(fields) > len(layout.columns):
                 return number
+    return None
+
+
+def _find_undecodable_row(path: Path) -> int | None:
+    """Slow path, for error messages only: the first line that is not valid UTF-8."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return None
+
+
+def _find_bad_quote_row(path: Path, layout: CsvLayout) -> int | None:
+    """Slow path, for error messages only: the first row whose quoting is malformed (an unclosed
+    quote, or text after a closing quote); rows are records, as Polars and spreadsheets count them."""
+    number = 0
+    with path.open("r", encoding="utf-8", errors="replace", newline="") as handle:
+        reader = csv.reader(handle, delimiter=layout.delimiter, strict=True)
+        try:
+            for number, _ in enumerate(reader, start=1):
+                pass
+        except csv.Error:
+            return number + 1
     return None
 
 
@@ -183,6 +239,7 @@ def _csv_chunks(path: Path, mapping: ImportMapping, chunk_rows: int, workdir: Pa
         source = path if layout.encoding == "utf-8" else _to_utf8(path, layout.encoding, Path(tmp))
         frame = pl.scan_csv(
             source,
+            glob=False,  # a file name with [ ] * ? is a name, not a pattern matching other files
             separator=layout.delimiter,
             has_header=mapping.has_header,
             new_columns=layout.columns,
@@ -208,6 +265,14 @@ def _csv_chunks(path: Path, mapping: ImportMapping, chunk_rows: int, workdir: Pa
                     f"(delimiter {layout.delimiter!r})",
                     row=row,
                 ) from exc
+            if "invalid utf-8" in message:
+                raise InputFileError(
+                    path, "invalid UTF-8 byte sequence (a CP949/EUC-KR file? give --encoding cp949)",
+                    row=_find_undecodable_row(source),
+                ) from exc
+            row = _find_bad_quote_row(source, layout)
+            if row is not None:
+                raise InputFileError(path, "malformed quoted field (a quote not closed, or text after the closing quote)", row=row) from exc
             raise InputFileError(path, f"cannot parse CSV: {message}") from exc
         if not produced:
             raise InputFileError(path, "header only: the file has no data rows", row=first_row)
@@ -215,12 +280,19 @@ def _csv_chunks(path: Path, mapping: ImportMapping, chunk_rows: int, workdir: Pa
 
 def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pl.DataFrame]:
     try:
-        frame = pl.scan_parquet(path).with_row_index(ROW, offset=1)
+        frame = pl.scan_parquet(path, glob=False)
+        schema = frame.collect_schema()
+        _check_reserved(path, list(schema), header_row=None)
+        for name, dtype in schema.items():
+            if dtype.is_nested():
+                # Lists and structs cannot become one reading: reject before validation casts them.
+                raise InputFileError(path, f"column has nested type {dtype}: only flat columns are supported", column=name)
+        frame = frame.with_row_index(ROW, offset=1)
         produced = False
         for chunk in frame.collect_batches(chunk_size=chunk_rows):
             produced = produced or chunk.height > 0
             yield chunk.with_columns(pl.col(ROW).cast(pl.Int64))
-    except (pl.exceptions.ComputeError, OSError) as exc:
+    except (pl.exceptions.PolarsError, OSError) as exc:
         raise InputFileError(path, f"cannot read Parquet: {str(exc).splitlines()[0]}") from exc
     if not produced:
         raise InputFileError(path, "the Parquet file has no rows")
@@ -235,6 +307,7 @@ def _excel_chunks(path: Path, mapping: ImportMapping, chunk_rows: int) -> Iterat
             frame = pl.read_excel(path, sheet_id=1, engine="calamine")
     except Exception as exc:  # fastexcel raises its own exception types
         raise InputFileError(path, f"cannot read Excel workbook: {str(exc).splitlines()[0]}") from exc
+    _check_reserved(path, frame.columns)
     if frame.height == 0:
         raise InputFileError(path, "header only: the sheet has no data rows", row=2)
     frame = frame.with_row_index(ROW, offset=2).with_columns(pl.col(ROW).cast(pl.Int64))
