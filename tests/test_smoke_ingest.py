@@ -68,3 +68,37 @@ def test_quality_report_per_sensor(acme, write_file):
     assert q["gaps"] == 1 and q["longest_gap_s"] == 11.0
     assert q["flatline_stretches"] == 1 and q["longest_flatline_s"] == 39.0
     assert q["history_days"] == 1 and q["enough_history"] is False
+
+
+def test_events_ingest_validates_and_dedupes(acme, write_file):
+    from analytics.ingest import ImportMapping
+
+    text = (
+        "machine_id,ts,kind,component,text\n"
+        "CNC-01,2026-01-03 14:00:00,failure,spindle bearing,베어링 소음 후 정지\n"
+        "CNC-01,2026-01-03 14:00:00,failure,spindle bearing,베어링 소음 후 정지\n"
+        "CNC-01,2026-01-04 09:00:00,Maintenance,spindle bearing,replaced bearing\n"
+        "CNC-01,2026-01-04 10:00:00,explosion,,\n"
+        "CNC-77,2026-01-04 10:00:00,alarm,,\n"
+    )
+    result = ingest_file(acme, "acme", write_file("events.csv", text), ImportMapping(table="events"), now=NOW)
+    assert (result.rows_read, result.accepted, result.duplicate, result.quarantined) == (5, 2, 1, 2)
+    events = FactoryReader(acme, "acme").events().collect().sort("ts")
+    assert events.get_column("kind").to_list() == ["failure", "maintenance"]
+    assert events.get_column("text").to_list()[0] == "베어링 소음 후 정지"
+    assert events.get_column("ts").dt.strftime("%Y-%m-%d %H:%M").to_list() == ["2026-01-03 05:00", "2026-01-04 00:00"]
+    reasons = FactoryReader(acme, "acme").quarantine().collect().sort("row").get_column("reason").to_list()
+    assert reasons[0].startswith("unknown event kind 'explosion'")
+    assert reasons[1] == "unknown machine 'CNC-77'"
+    again = ingest_file(acme, "acme", write_file("events.csv", text), ImportMapping(table="events"), now=NOW, force=True)
+    assert again.accepted == 0 and again.duplicate == 3
+
+
+def test_history_days_accumulate_over_ingests(acme, write_file):
+    for day in (1, 2, 2, 5):
+        path = write_file(f"d{day}.csv", f"machine_id,sensor,ts,value\nCNC-01,motor_current,2026-03-0{day} 23:30:00,{day}\n")
+        result = ingest_file(acme, "acme", path, now=NOW, force=True)
+    row = result.quality.filter(pl.col("sensor") == "motor_current").row(0, named=True)
+    # 23:30 in Seoul is still the same local day (14:30 UTC): days 1, 2 and 5.
+    assert row["history_days"] == 3
+    assert acme.registry.history_days("acme") == [("CNC-01", "motor_current", 3)]

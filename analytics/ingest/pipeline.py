@@ -380,7 +380,7 @@ def _run(
     sensors = sensor_table(registered)
     machines = pl.Series([m.machine_id for m in hub.registry.machines(factory_id)], dtype=pl.String)
     result = IngestResult(source, table, "ok", ingest_id, sha)
-    quality = QualityAccumulator(sensors, settings.flatline_min_samples)
+    quality = QualityAccumulator(sensors, tz, settings.flatline_min_samples)
     dedupe = _ReadingsDedupe(hub, factory_id, sensors)
     reasons: dict[str, int] = {}
     tol = settings.future_tolerance.total_seconds()

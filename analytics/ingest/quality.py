@@ -36,11 +36,13 @@ class QualityAccumulator:
     by its integer id, failing rows (which may name unknown machines) by their raw names.
     """
 
-    def __init__(self, sensors: pl.DataFrame, flatline_min_samples: int = 30) -> None:
+    def __init__(self, sensors: pl.DataFrame, tz: str, flatline_min_samples: int = 30) -> None:
         self.sensors = sensors
+        self.tz = tz
         self.flatline_min_samples = flatline_min_samples
         self.by_sid: list[pl.DataFrame] = []
         self.by_name: list[pl.DataFrame] = []
+        self.days: list[pl.DataFrame] = []
 
     def add_blank(self, blank_cells: pl.DataFrame) -> None:
         if blank_cells.height:
@@ -56,6 +58,10 @@ class QualityAccumulator:
                 pl.len().cast(pl.Int64).alias("received"),
                 invalid.sum().cast(pl.Int64).alias("invalid"),
             )
+        )
+        hours = distinct.select(SID, pl.col("ts").dt.truncate("15m")).unique()
+        self.days.append(
+            hours.select(SID, pl.col("ts").dt.convert_time_zone(self.tz).dt.date().cast(pl.String).alias("day")).unique()
         )
         self.by_sid.extend(
             [
@@ -134,6 +140,12 @@ class QualityAccumulator:
         agg = agg.with_columns(pl.max_horizontal(expected, pl.col("distinct_ts") + pl.col("blank")).alias("expected"))
         agg = agg.with_columns((pl.col("expected") - pl.col("distinct_ts")).clip(lower_bound=0).alias("missing"))
         total = pl.col("received") + pl.col("blank")
+        if self.days:
+            days = pl.concat(self.days).unique().with_columns(
+                pl.col(SID).replace_strict(self.sensors.get_column(SID), self.sensors.get_column("machine_id"), return_dtype=pl.String).alias("m"),
+                pl.col(SID).replace_strict(self.sensors.get_column(SID), self.sensors.get_column("sensor"), return_dtype=pl.String).alias("s"),
+            )
+            hub.registry.add_sensor_days(factory_id, days.select("m", "s", "day").rows())
         history = _history_days(hub, factory_id)
         report = agg.join(history, on=_KEY, how="left", nulls_equal=True).select(
             pl.lit(factory_id).alias("factory_id"),
@@ -170,20 +182,9 @@ def _share(part: pl.Expr, whole: pl.Expr) -> pl.Expr:
 
 
 def _history_days(hub: Hub, factory_id: str) -> pl.DataFrame:
-    """Local days with data per (machine, sensor), from the partition of every committed file."""
-    dt = hub.lake.delta_table(factory_id, "readings")
-    schema = {MACHINE: pl.String, SENSOR: pl.String, "history_days": pl.Int64}
-    if dt is None:
-        return pl.DataFrame(schema=schema)
-    files = hub.lake.snapshot_files(factory_id, "readings")
-    if not files:
-        return pl.DataFrame(schema=schema)
-    frames = pl.scan_parquet(files, hive_partitioning=True, include_file_paths="__file")
-    return (
-        frames.select(pl.col("machine_id").alias(MACHINE), pl.col("sensor").alias(SENSOR), pl.col("__file"))
-        .unique()
-        .with_columns(pl.col("__file").str.extract(r"date=(\d{4}-\d{2}-\d{2})").alias("__day"))
-        .group_by(_KEY)
-        .agg(pl.col("__day").n_unique().cast(pl.Int64).alias("history_days"))
-        .collect()
+    """Local days with data per (machine, sensor), as recorded by every ingest so far."""
+    return pl.DataFrame(
+        hub.registry.history_days(factory_id),
+        schema={MACHINE: pl.String, SENSOR: pl.String, "history_days": pl.Int64},
+        orient="row",
     )

@@ -68,6 +68,13 @@ CREATE TABLE IF NOT EXISTS ingest_runs (
     message TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS ingest_runs_by_file ON ingest_runs (factory_id, file_sha256, status);
+CREATE TABLE IF NOT EXISTS sensor_days (
+    factory_id TEXT NOT NULL REFERENCES factories(factory_id) ON DELETE CASCADE,
+    machine_id TEXT NOT NULL,
+    sensor TEXT NOT NULL,
+    day TEXT NOT NULL,
+    PRIMARY KEY (factory_id, machine_id, sensor, day)
+) WITHOUT ROWID;
 """
 
 
@@ -192,7 +199,7 @@ class Registry:
         """Delete the factory and everything registered under it, then compact the file."""
         validate_factory_id(factory_id)
         with self._connect() as con:
-            for table in ("ingest_runs", "sensors", "machines", "factories"):
+            for table in ("sensor_days", "ingest_runs", "sensors", "machines", "factories"):
                 con.execute(f"DELETE FROM {table} WHERE factory_id = ?", (factory_id,))  # noqa: S608
         # VACUUM rebuilds the file so no freed page keeps old bytes (secure_delete zeroes them too).
         con = sqlite3.connect(self.path, isolation_level=None)
@@ -288,6 +295,30 @@ class Registry:
         for machine in plant.machines:
             self.add_machine(plant.factory.id, machine, replace=replace)
         return factory
+
+    # --- history coverage ------------------------------------------------------------------
+    def add_sensor_days(self, factory_id: str, days: list[tuple[str, str, str]]) -> None:
+        """Record local days on which (machine, sensor) has valid data; repeats are ignored.
+
+        Kept here rather than counted from the lake at every ingest, which would read every file
+        the factory ever sent.
+        """
+        if not days:
+            return
+        with self._connect() as con:
+            con.executemany(
+                "INSERT OR IGNORE INTO sensor_days (factory_id, machine_id, sensor, day) VALUES (?, ?, ?, ?)",
+                [(factory_id, m, s, d) for m, s, d in days],
+            )
+
+    def history_days(self, factory_id: str) -> list[tuple[str, str, int]]:
+        """(machine, sensor, number of local days with data) for every sensor with data."""
+        validate_factory_id(factory_id)
+        return self._query(
+            "SELECT machine_id, sensor, count(*) FROM sensor_days WHERE factory_id = ? "
+            "GROUP BY machine_id, sensor ORDER BY machine_id, sensor",
+            (factory_id,),
+        )
 
     # --- ingest runs -----------------------------------------------------------------------
     def start_ingest(
