@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -88,6 +88,11 @@ def _local_date(ts: pl.Expr, tz: str) -> pl.Expr:
 def _with_local_date(frame: pl.DataFrame, tz: str) -> pl.DataFrame:
     """Add the partition date, converting only the distinct quarter hours (time zones are offset
     from UTC by multiples of 15 minutes, so a quarter hour never straddles local midnight)."""
+    if frame.height == 0:
+        return frame.with_columns(pl.lit(None, pl.String).alias(PARTITION_COLUMN))
+    bounds = frame.select(_local_date(pl.col("ts").min(), tz).alias("lo"), _local_date(pl.col("ts").max(), tz).alias("hi")).row(0)
+    if bounds[0] == bounds[1]:
+        return frame.with_columns(pl.lit(bounds[0], pl.String).alias(PARTITION_COLUMN))
     quarter = pl.col("ts").dt.truncate("15m")
     slots = frame.select(quarter.unique().alias("ts")).with_columns(_local_date(pl.col("ts"), tz))
     return frame.with_columns(
@@ -199,6 +204,53 @@ def _quarantine_rows(bad: pl.DataFrame, factory_id: str, ingest_id: str, source:
     ).with_columns(_local_date(pl.col("quarantined_at"), tz))
 
 
+class _AlreadyIngested(Exception):
+    def __init__(self, result: IngestResult) -> None:
+        self.result = result
+
+
+class _RunRecord:
+    """The ingest's entry in the registry, opened once the file's hash is known.
+
+    Hashing runs in a background thread while the first chunk is read and validated; the run is
+    recorded (or found to be a repeat of a completed one) before anything is staged.
+    """
+
+    def __init__(self, hub: Hub, factory_id: str, path: Path, table: str, digest: Future[str], now: datetime, force: bool) -> None:
+        self.hub, self.factory_id, self.path, self.table = hub, factory_id, path, table
+        self.digest, self.force = digest, force
+        self.ingest_id = f"{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        self.started = False
+
+    @property
+    def sha(self) -> str:
+        return self.digest.result()
+
+    def begin(self) -> str:
+        """Record the run and return the file's hash; raises _AlreadyIngested for a repeat."""
+        if self.started:
+            return self.sha
+        if not self.force:
+            previous = self.hub.registry.completed_ingest(self.factory_id, self.sha, self.table)
+            if previous is not None:
+                raise _AlreadyIngested(
+                    IngestResult(
+                        self.path.name, self.table, "skipped", previous.ingest_id, self.sha, previous.rows_read, 0,
+                        previous.accepted + previous.duplicate, 0,
+                        f"identical content already ingested at {previous.started_at} (run {previous.ingest_id})",
+                    )
+                )
+        self.hub.registry.start_ingest(self.ingest_id, self.factory_id, str(self.path), self.sha, self.table)
+        self.started = True
+        return self.sha
+
+    def fail(self, message: str) -> None:
+        if not self.started:
+            self.hub.registry.start_ingest(self.ingest_id, self.factory_id, str(self.path), self.sha, self.table)
+            self.started = True
+        self.hub.registry.finish_ingest(self.ingest_id, status="failed", message=message)
+
+
 def ingest_file(
     hub: Hub,
     factory_id: str,
@@ -216,34 +268,25 @@ def ingest_file(
     """
     path = Path(path)
     mapping = mapping or ImportMapping()
-    table = mapping.table
     factory = hub.registry.factory(factory_id)
     now = now or datetime.now(UTC)
     if not path.is_file():
         raise InputFileError(path, "no such file")
-    sha = sha256_file(path)
-    source = path.name
-    if not force:
-        previous = hub.registry.completed_ingest(factory_id, sha, table)
-        if previous is not None:
-            return IngestResult(
-                source, table, "skipped", previous.ingest_id, sha, previous.rows_read, 0,
-                previous.accepted + previous.duplicate, 0,
-                f"identical content already ingested at {previous.started_at} (run {previous.ingest_id})",
-            )
-    ingest_id = f"{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    hub.registry.start_ingest(ingest_id, factory_id, str(path), sha, table)
-    staging = _Staging()
-    try:
-        with hub.lake.lock(factory_id):
-            result = _run(hub, factory.factory_id, factory.timezone, path, source, sha, ingest_id, mapping, now, staging, progress)
-    except BaseException as exc:
-        staging.discard()
-        message = str(exc) if isinstance(exc, HubError) else f"{type(exc).__name__}: {exc}"
-        hub.registry.finish_ingest(ingest_id, status="failed", message=message)
-        raise
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-hash") as hasher:
+        run = _RunRecord(hub, factory.factory_id, path, mapping.table, hasher.submit(sha256_file, path), now, force)
+        staging = _Staging()
+        try:
+            with hub.lake.lock(factory_id):
+                result = _run(hub, factory.factory_id, factory.timezone, path, run, mapping, now, staging, progress)
+        except _AlreadyIngested as repeat:
+            staging.discard()
+            return repeat.result
+        except BaseException as exc:
+            staging.discard()
+            run.fail(str(exc) if isinstance(exc, HubError) else f"{type(exc).__name__}: {exc}")
+            raise
     hub.registry.finish_ingest(
-        ingest_id,
+        run.ingest_id,
         status="ok",
         rows_read=result.rows_read,
         accepted=result.accepted,
@@ -363,15 +406,14 @@ def _run(
     factory_id: str,
     tz: str,
     path: Path,
-    source: str,
-    sha: str,
-    ingest_id: str,
+    run: _RunRecord,
     mapping: ImportMapping,
     now: datetime,
     staging: _Staging,
     progress: ProgressCallback | None,
 ) -> IngestResult:
     lake, settings = hub.lake, hub.settings
+    source, ingest_id = path.name, run.ingest_id
     table = mapping.table
     registered = pl.DataFrame(
         [vars(s) for s in hub.registry.sensors(factory_id)],
@@ -379,7 +421,7 @@ def _run(
     )
     sensors = sensor_table(registered)
     machines = pl.Series([m.machine_id for m in hub.registry.machines(factory_id)], dtype=pl.String)
-    result = IngestResult(source, table, "ok", ingest_id, sha)
+    result = IngestResult(source, table, "ok", ingest_id)
     quality = QualityAccumulator(sensors, tz, settings.flatline_min_samples)
     dedupe = _ReadingsDedupe(hub, factory_id, sensors)
     reasons: dict[str, int] = {}
@@ -406,7 +448,9 @@ def _run(
     # thread de-duplicates. Polars releases the GIL, so the threads run truly in parallel.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as writer:
         writes: list[Future[list[AddAction]]] = []
+        writes_done: list[Future[None]] = []
         for rows, good, bad, shaped in _prefetch(prepared()):
+            sha = result.file_sha256 = run.begin()
             result.rows_read += rows
             days = _days(good, tz)
             if shaped is not None:
@@ -416,8 +460,9 @@ def _run(
                     pl.col(SENSOR).replace_strict(shaped.value_columns, default=mapping.value_column).alias(COLUMN)
                 )
                 new_rows = new.with_columns(_sensor_names(sensors, "machine_id", "sensor"))
-                quality.add_blank(shaped.blank_cells)
-                quality.add_chunk(distinct, new, dup, bad, conflicts)
+                # Quality counts need nothing from later chunks: computed on the writer thread.
+                writer.submit(quality.add_blank, shaped.blank_cells)
+                writes_done.append(writer.submit(quality.add_chunk, distinct, new, dup, bad, conflicts))
                 bad = pl.concat([bad, conflicts.with_columns(pl.col(COLUMN).alias(REASON_COLUMN))], how="diagonal_relaxed")
             else:
                 machines_here = good.get_column("machine_id").unique().to_list()
@@ -442,7 +487,9 @@ def _run(
                 progress(rows)
         for write in writes:
             staging.record(table, table_root, write.result())
-    metadata = {"ingest_id": ingest_id, "source_file": source, "file_sha256": sha}
+        for done in writes_done:
+            done.result()  # re-raise any error of the quality counts
+    metadata = {"ingest_id": ingest_id, "source_file": source, "file_sha256": run.sha}
     lake.commit(factory_id, "quarantine", staging.adds["quarantine"], metadata)
     lake.commit(factory_id, table, staging.adds[table], metadata)
     touched = sorted({a.partition_values[PARTITION_COLUMN] for a in staging.adds[table]})
@@ -501,9 +548,12 @@ def _prefetch(items: Iterator[_T], depth: int = 1) -> Iterator[_T]:
 
 
 def _days(good: pl.DataFrame, tz: str) -> list[str]:
-    """Local dates a chunk's rows fall on (from the distinct hours, not every row)."""
-    hours = good.select(pl.col("ts").dt.truncate("1h").unique())
-    return hours.select(_local_date(pl.col("ts"), tz).unique()).to_series().to_list()
+    """Local dates from the chunk's first to its last row: the partitions it may collide with."""
+    if good.height == 0:
+        return []
+    lo, hi = good.select(_local_date(pl.col("ts").min(), tz), _local_date(pl.col("ts").max(), tz).alias("hi")).row(0)
+    first, last = date.fromisoformat(lo), date.fromisoformat(hi)
+    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
 
 def _new_quarantine(hub: Hub, factory_id: str, staging: _Staging, rows: pl.DataFrame) -> pl.DataFrame:

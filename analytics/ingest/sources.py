@@ -300,11 +300,14 @@ def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pl.DataFrame]:
 
 def _excel_chunks(path: Path, mapping: ImportMapping, chunk_rows: int) -> Iterator[pl.DataFrame]:
     # Excel caps a sheet at 1,048,576 rows, so a whole sheet fits in memory.
+    # Every cell is read as text (datetimes as "2026-01-01 09:00:01.500", numbers in their shortest
+    # exact form): with inferred types a text cell in a numeric column silently became null, and
+    # was quarantined as "missing value" without its text.
     try:
         if mapping.sheet is not None:
-            frame = pl.read_excel(path, sheet_name=mapping.sheet, engine="calamine")
+            frame = pl.read_excel(path, sheet_name=mapping.sheet, engine="calamine", infer_schema_length=0)
         else:
-            frame = pl.read_excel(path, sheet_id=1, engine="calamine")
+            frame = pl.read_excel(path, sheet_id=1, engine="calamine", infer_schema_length=0)
     except Exception as exc:  # fastexcel raises its own exception types
         raise InputFileError(path, f"cannot read Excel workbook: {str(exc).splitlines()[0]}") from exc
     _check_reserved(path, frame.columns)

@@ -67,13 +67,13 @@ def shape_readings(chunk: pl.DataFrame, mapping: ImportMapping, path: str) -> Sh
         machine = (
             pl.lit(mapping.machine_id)
             if mapping.machine_id is not None
-            else pl.lit(mapping.machine_prefix) + pl.col(mapping.machine_column).cast(pl.String).str.strip_chars()
+            else pl.lit(mapping.machine_prefix) + pl.col(mapping.machine_column).cast(pl.String)
         )
         frame = chunk.select(
             pl.col(ROW),
             pl.col(ts_col).alias(TS_RAW),
             machine.alias(MACHINE),
-            pl.col(mapping.sensor_column).cast(pl.String).str.strip_chars().alias(SENSOR),
+            pl.col(mapping.sensor_column).cast(pl.String).alias(SENSOR),
             pl.col(mapping.value_column).alias(VALUE_RAW),
             pl.lit(mapping.value_column).alias(COLUMN),
         )
@@ -146,22 +146,28 @@ def sensor_table(sensors: pl.DataFrame) -> pl.DataFrame:
 
 
 def _pair_codes(pairs: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
-    """Reason code of each distinct (machine, sensor) of a chunk, with its sensor id and range."""
-    machine, sensor = pl.col(MACHINE), pl.col(SENSOR)
+    """Reason code of each distinct (machine, sensor) of a chunk, with its sensor id.
+
+    Ids are matched after trimming blanks around them, as spreadsheets often leave some.
+    """
+    machine = pl.col(MACHINE).fill_null("").str.strip_chars()
+    sensor = pl.col(SENSOR).fill_null("").str.strip_chars()
     known_machines = table.get_column("machine_id").unique().implode()
-    joined = pairs.join(
-        table.select(pl.col("machine_id").alias(MACHINE), pl.col("sensor").alias(SENSOR), SID, "min_value", "max_value"),
-        on=[MACHINE, SENSOR],
+    keyed = pairs.with_columns(machine.alias("__m"), sensor.alias("__s"))
+    joined = keyed.join(
+        table.select(pl.col("machine_id").alias("__m"), pl.col("sensor").alias("__s"), SID),
+        on=["__m", "__s"],
         how="left",
     )
+    m, s = pl.col("__m"), pl.col("__s")
     code = (
-        pl.when(machine == "").then(1)
-        .when(~machine.str.contains(MACHINE_ID_PATTERN.pattern)).then(2)
-        .when(~machine.is_in(known_machines)).then(3)
-        .when(sensor == "").then(4)
+        pl.when(m == "").then(1)
+        .when(~m.str.contains(MACHINE_ID_PATTERN.pattern)).then(2)
+        .when(~m.is_in(known_machines)).then(3)
+        .when(s == "").then(4)
         .when(pl.col(SID).is_null()).then(5)
     )
-    return joined.with_columns(code.cast(pl.UInt8).alias("__pair_code"))
+    return joined.with_columns(code.cast(pl.UInt8).alias("__pair_code")).drop("__m", "__s")
 
 
 def _attach_sensors(frame: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
@@ -171,15 +177,24 @@ def _attach_sensors(frame: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
     few distinct pairs are checked, and the results are mapped back by that key: a join on two
     string columns of millions of rows costs ten times more.
     """
-    frame = frame.with_columns(pl.col(MACHINE).fill_null(""), pl.col(SENSOR).fill_null(""))
-    code_of = lambda c: pl.col(c).cast(pl.Categorical).to_physical().cast(pl.UInt64)  # noqa: E731
+    none = (1 << 32) - 1  # code of a missing id: a null would drop out of the lookups
+
+    def code_of(column: str) -> pl.Expr:
+        return pl.col(column).cast(pl.Categorical).to_physical().cast(pl.UInt64).fill_null(none)
+
     frame = frame.with_columns((code_of(MACHINE) * (1 << 32) + code_of(SENSOR)).alias("__pair"))
     pairs = _pair_codes(frame.group_by("__pair").agg(pl.col(MACHINE).first(), pl.col(SENSOR).first()), table)
     keys = pairs.get_column("__pair")
+    sid = pl.col("__pair").replace_strict(keys, pairs.get_column(SID), default=None, return_dtype=pl.UInt32)
+    pair_code = pl.lit(None, pl.UInt8)
+    if pairs.get_column("__pair_code").is_not_null().any():  # only chunks with unknown ids pay for this
+        pair_code = pl.col("__pair").replace_strict(keys, pairs.get_column("__pair_code"), default=None, return_dtype=pl.UInt8)
+    frame = frame.with_columns(sid.alias(SID), pair_code.alias("__pair_code")).drop("__pair")
+    sids = table.get_column(SID)
     return frame.with_columns(
-        pl.col("__pair").replace_strict(keys, pairs.get_column(name), default=None, return_dtype=pairs.schema[name]).alias(name)
-        for name in (SID, "min_value", "max_value", "__pair_code")
-    ).drop("__pair")
+        pl.col(SID).replace_strict(sids, table.get_column("min_value"), default=None, return_dtype=pl.Float64).alias("min_value"),
+        pl.col(SID).replace_strict(sids, table.get_column("max_value"), default=None, return_dtype=pl.Float64).alias("max_value"),
+    )
 
 
 def validate_readings(
