@@ -109,11 +109,14 @@ def build_factory(hub: Hub, folder: Path, *, now: datetime | None = None) -> tup
     # Readings before events, so a factory's sensor history is in place before its failure log.
     for path, mapping in [(p, readings_mapping) for p in readings] + [(p, events_mapping) for p in events]:
         result = ingest_file(hub, factory.factory_id, path, mapping, now=now)
-        log.info(
-            "%s/%s -> %s: %s, %d rows read, %d stored, %d duplicate, %d quarantined",
-            factory.factory_id, path.name, mapping.table, result.status,
-            result.rows_read, result.accepted, result.duplicate, result.quarantined,
-        )
+        if result.status == "skipped":
+            log.info("%s/%s: skipped, %s", factory.factory_id, path.name, result.message)
+        else:
+            log.info(
+                "%s/%s -> %s: %d rows read, %d stored, %d duplicate, %d quarantined",
+                factory.factory_id, path.name, mapping.table,
+                result.rows_read, result.accepted, result.duplicate, result.quarantined,
+            )
         if result.quarantined:
             log.warning("%s/%s: %d rows quarantined: %s", factory.factory_id, path.name, result.quarantined, result.reasons)
         results.append(result)

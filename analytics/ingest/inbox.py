@@ -67,20 +67,19 @@ def scan_once(
         mapping = load_mapping(folder / MAPPING_FILE)
     outcomes = []
     for path in pending_files(folder, settle_seconds):
+        result: IngestResult | None = None
+        error: HubError | None = None
         try:
             result = ingest_file(hub, factory_id, path, mapping)
         except HubError as exc:
-            failed = _move(path, folder / "failed")
-            failed.with_name(failed.name + ".error.txt").write_text(str(exc) + "\n", encoding="utf-8")
+            error = exc
             log.warning("ingest of %s failed: %s", path.name, exc)
-            outcomes.append((failed, None, exc))
-            if on_result:
-                on_result(failed, None, exc)
-            continue
-        done = _move(path, folder / "processed")
-        outcomes.append((done, result, None))
+        moved = _move(path, folder / ("processed" if error is None else "failed"))
+        if error is not None:
+            moved.with_name(moved.name + ".error.txt").write_text(f"{error}\n", encoding="utf-8")
+        outcomes.append((moved, result, error))
         if on_result:
-            on_result(done, result, None)
+            on_result(moved, result, error)
     return outcomes
 
 

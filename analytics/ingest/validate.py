@@ -55,6 +55,16 @@ def _require(path: str, columns: Sequence[str], needed: Sequence[str]) -> None:
         )
 
 
+def _machine(mapping: ImportMapping) -> pl.Expr:
+    """The machine id of each row: a constant of the mapping, or a column with an optional prefix.
+
+    Blanks around ids are trimmed later, on the distinct pairs (see :func:`_pair_codes`).
+    """
+    if mapping.machine_id is not None:
+        return pl.lit(mapping.machine_id)
+    return pl.lit(mapping.machine_prefix) + pl.col(mapping.machine_column).cast(pl.String)
+
+
 def shape_readings(chunk: pl.DataFrame, mapping: ImportMapping, path: str) -> Shaped:
     """Long form with ``__machine``, ``__sensor``, ``__value_raw``, ``__column`` and the ts column."""
     ts_col = mapping.timestamp.column
@@ -64,11 +74,7 @@ def shape_readings(chunk: pl.DataFrame, mapping: ImportMapping, path: str) -> Sh
         if mapping.machine_id is None:
             needed.append(mapping.machine_column)
         _require(path, columns, needed)
-        machine = (
-            pl.lit(mapping.machine_id)
-            if mapping.machine_id is not None
-            else pl.lit(mapping.machine_prefix) + pl.col(mapping.machine_column).cast(pl.String)
-        )
+        machine = _machine(mapping)
         frame = chunk.select(
             pl.col(ROW),
             pl.col(ts_col).alias(TS_RAW),
@@ -92,11 +98,7 @@ def shape_readings(chunk: pl.DataFrame, mapping: ImportMapping, path: str) -> Sh
         names = {c: c for c in sensor_columns}
     if not sensor_columns:
         raise InputFileError(path, "wide file has no sensor columns", row=1)
-    machine = (
-        pl.lit(mapping.machine_id)
-        if mapping.machine_id is not None
-        else pl.lit(mapping.machine_prefix) + pl.col(mapping.machine_column).cast(pl.String).str.strip_chars()
-    )
+    machine = _machine(mapping)
     dtypes = {chunk.schema[c] for c in sensor_columns}
     value_type = pl.String if len(dtypes) > 1 or pl.String in dtypes else next(iter(dtypes))
     base = chunk.select(
@@ -267,15 +269,11 @@ def shape_events(chunk: pl.DataFrame, mapping: ImportMapping, path: str, tz: str
     columns = [c for c in chunk.columns if c != ROW]
     needed = [ts_col, "kind"] + ([] if mapping.machine_id is not None else [mapping.machine_column])
     _require(path, columns, needed)
-    machine = (
-        pl.lit(mapping.machine_id)
-        if mapping.machine_id is not None
-        else pl.lit(mapping.machine_prefix) + pl.col(mapping.machine_column).cast(pl.String).str.strip_chars()
-    )
+    machine = _machine(mapping)
     frame = chunk.select(
         pl.col(ROW),
         pl.col(ts_col).alias(TS_RAW),
-        machine.alias(MACHINE),
+        machine.str.strip_chars().alias(MACHINE),
         pl.col("kind").cast(pl.String).str.strip_chars().str.to_lowercase().alias("kind"),
         (pl.col("component").cast(pl.String) if "component" in columns else pl.lit("")).fill_null("").alias("component"),
         (pl.col("text").cast(pl.String) if "text" in columns else pl.lit("")).fill_null("").alias("text"),
