@@ -7,21 +7,20 @@ import logging
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Optional
 
 import polars as pl
 import typer
-import yaml
 from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from analytics.errors import HubError, InputFileError
+from analytics.errors import HubError
 from analytics.ingest.mapping import ImportMapping, load_mapping
 from analytics.ingest.pipeline import IngestResult, ingest_file
-from analytics.schemas import FactorySpec, MachineSpec, PlantDescription, SensorSpec
+from analytics.schemas import FactorySpec, MachineSpec, SensorSpec, load_plant
 from analytics.store.hub import Hub
 
 app = typer.Typer(help="Factory Data Hub: register factories, ingest sensor data, run the hub.", no_args_is_help=True, pretty_exceptions_enable=False)
@@ -51,18 +50,6 @@ def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log pr
 
 def _hub() -> Hub:
     return Hub.open()
-
-
-def load_plant(path: Path) -> PlantDescription:
-    """Read a plant description (YAML or JSON) naming the file in any error."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-        return PlantDescription.model_validate(data)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise InputFileError(path, f"cannot read plant description: {exc}") from exc
-    except ValidationError as exc:
-        raise InputFileError(path, f"invalid plant description: {exc}") from exc
 
 
 # --- factories ---------------------------------------------------------------------------------
@@ -357,8 +344,13 @@ def demo_build(
 
     hub = _hub()
     for factory_id, results in build_demo(hub, samples).items():
-        accepted = sum(r.accepted for r in results)
-        console.print(f"[bold]{factory_id}[/]: {len(results)} files, {accepted:,} readings stored")
+        readings = sum(r.accepted for r in results if r.table == "readings")
+        events = sum(r.accepted for r in results if r.table == "events")
+        skipped = sum(r.status == "skipped" for r in results)
+        console.print(
+            f"[bold]{factory_id}[/]: {len(results)} files ({skipped} already ingested), "
+            f"{readings:,} new readings, {events:,} new events"
+        )
 
 
 def _first_error(exc: ValidationError) -> str:

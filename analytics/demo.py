@@ -17,18 +17,15 @@ content it has already ingested, and registering a plant again only updates it.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
 
 from analytics.errors import InputFileError
 from analytics.ingest.mapping import ImportMapping, load_mapping
 from analytics.ingest.pipeline import IngestResult, ingest_file
-from analytics.schemas import PlantDescription
+from analytics.schemas import load_plant
 from analytics.store.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -38,18 +35,6 @@ READINGS_MAPPING_FILES = ("mapping.yaml", "mapping.yml", "mapping.json")
 EVENTS_MAPPING_FILES = ("events_mapping.yaml", "events_mapping.yml", "events_mapping.json")
 DATA_SUFFIXES = frozenset({".csv", ".tsv", ".parquet", ".xlsx", ".xlsm"})
 EVENTS_PREFIX = "events"
-
-
-def load_plant(path: Path) -> PlantDescription:
-    """Read a plant description (YAML or JSON); errors name the file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-        return PlantDescription.model_validate(data)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise InputFileError(path, f"cannot read plant description: {exc}") from exc
-    except ValidationError as exc:
-        raise InputFileError(path, f"invalid plant description: {exc}") from exc
 
 
 def _first_existing(folder: Path, names: tuple[str, ...]) -> Path | None:

@@ -7,17 +7,20 @@ daily job reads exactly one partition.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 import pyarrow as pa
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from analytics.errors import InvalidIdentifierError
+from analytics.errors import InputFileError, InvalidIdentifierError
 
 # Factory ids name directories: lower case only, so two ids never collide on a case-insensitive
 # file system. Machine ids and sensor names may carry upper case as factories write them.
@@ -230,3 +233,16 @@ def arrow_schema(schema: dict[str, pl.DataType], partition: str | None = "date")
     if partition is not None:
         frame = frame.with_columns(pl.lit(None, pl.String).alias(partition))
     return frame.to_arrow().schema
+
+
+def load_plant(path: Path | str) -> PlantDescription:
+    """Read a plant description file (YAML or JSON); errors name the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        return PlantDescription.model_validate(data)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise InputFileError(path, f"cannot read plant description: {exc}") from exc
+    except ValidationError as exc:
+        raise InputFileError(path, f"invalid plant description: {exc}") from exc

@@ -16,7 +16,7 @@ from analytics.errors import InputFileError
 from analytics.ingest.mapping import ImportMapping
 from analytics.ingest.parse import TS_GAP, TS_UTC, is_blank, parse_float, timestamp_columns
 from analytics.ingest.sources import ROW
-from analytics.schemas import MACHINE_ID_PATTERN, SENSOR_NAME_PATTERN, EventKind
+from analytics.schemas import MACHINE_ID_PATTERN, EventKind
 
 MACHINE = "__machine"
 SENSOR = "__sensor"
