@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -36,7 +37,9 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(demo_app, name="demo")
 
 console = Console()
-err = Console(stderr=True)
+# Errors go to stderr as plain text: no markup (file names may hold brackets) and no wrapping
+# (cron and CI read stderr from a pipe, where rich would wrap at 80 columns).
+err = Console(stderr=True, soft_wrap=True)
 
 
 @app.callback()
@@ -173,13 +176,14 @@ def machine_list(factory: Annotated[str, typer.Option(help="Factory id.")]) -> N
 def _summary(results: list[tuple[Path, IngestResult | None, Exception | None]]) -> Table:
     table = Table("file", "status", "rows", "accepted", "duplicate", "quarantined", "note")
     for path, result, error in results:
+        # File names and messages are data: escape them so brackets are not read as rich markup.
         if result is None:
-            table.add_row(path.name, "[red]failed[/]", "", "", "", "", str(error))
+            table.add_row(escape(path.name), "[red]failed[/]", "", "", "", "", escape(str(error)))
         else:
             reasons = ", ".join(f"{k}: {v}" for k, v in sorted(result.reasons.items(), key=lambda kv: -kv[1]))
             table.add_row(
-                result.source_file, result.status, str(result.rows_read), str(result.accepted),
-                str(result.duplicate), str(result.quarantined), result.message or reasons,
+                escape(result.source_file), result.status, str(result.rows_read), str(result.accepted),
+                str(result.duplicate), str(result.quarantined), escape(result.message or reasons),
             )
     return table
 
@@ -237,7 +241,7 @@ def ingest(
                 result = ingest_file(hub, factory, path, spec, force=force, progress=lambda n, t=task: progress.advance(t, n))
             except HubError as exc:
                 outcomes.append((path, None, exc))
-                err.print(f"[red]error:[/] {exc}")
+                err.print(f"error: {exc}", markup=False, highlight=False)
             else:
                 outcomes.append((path, result, None))
                 if result.quality is not None and result.quality.height:
@@ -364,7 +368,7 @@ def main() -> None:
     try:
         app()
     except HubError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"error: {exc}", markup=False, highlight=False)
         sys.exit(1)
 
 

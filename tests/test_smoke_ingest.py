@@ -102,3 +102,38 @@ def test_history_days_accumulate_over_ingests(acme, write_file):
     # 23:30 in Seoul is still the same local day (14:30 UTC): days 1, 2 and 5.
     assert row["history_days"] == 3
     assert acme.registry.history_days("acme") == [("CNC-01", "motor_current", 3)]
+
+
+def test_headerless_file_with_wrong_column_count_is_a_clear_error(acme, write_file):
+    import pytest
+
+    from analytics.errors import InputFileError
+    from analytics.ingest import ImportMapping
+
+    path = write_file("engine.txt", "1 1 0.5 \n1 2 0.6 \n")
+    mapping = ImportMapping(has_header=False, column_names=["unit", "cycle", "s1"], delimiter=" ")
+    with pytest.raises(InputFileError) as error:
+        ingest_file(acme, "acme", path, mapping, now=NOW)
+    assert error.value.row == 1
+    assert "rows have 4 fields (delimiter ' ') but the mapping names 3 column_names" in str(error.value)
+
+
+def test_counter_time_is_elapsed_time_across_dst(hub, write_file):
+    """A sample counter with a naive origin in a DST zone: every step is the same real duration,
+    nothing is lost in the spring-forward gap."""
+    from analytics.ingest import ImportMapping, TimestampSpec
+    from analytics.schemas import PlantDescription
+
+    hub.registry.register_plant(PlantDescription.model_validate({
+        "factory": {"id": "berlin", "timezone": "Europe/Berlin"},
+        "machines": [{"id": "M1", "type": "mill", "sensors": [{"name": "torque", "interval": "30min"}]}],
+    }))
+    rows = "\n".join(f"{i},{i}.0" for i in range(12))
+    path = write_file("counter.csv", "sample,torque\n" + rows + "\n")
+    mapping = ImportMapping(format="wide", machine_id="M1", timestamp=TimestampSpec(column="sample", origin="2026-03-29T00:00:00", step="30min"))
+    result = ingest_file(hub, "berlin", path, mapping, now=NOW)
+    assert (result.accepted, result.quarantined) == (12, 0)
+    ts = FactoryReader(hub, "berlin").readings().collect().sort("ts").get_column("ts")
+    # Midnight in Berlin on 29 March is 23:00 UTC the day before (CET, +01:00).
+    assert ts[0].isoformat() == "2026-03-28T23:00:00+00:00"
+    assert set(ts.diff().drop_nulls().dt.total_minutes().to_list()) == {30}

@@ -5,7 +5,7 @@ All functions are Polars expressions over whole columns; nothing loops over rows
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -121,12 +121,36 @@ def _parse_text_column(frame: pl.DataFrame, column: str, spec: TimestampSpec) ->
     )
 
 
-def timestamp_columns(frame: pl.DataFrame, column: str, spec: TimestampSpec, tz: str) -> pl.DataFrame:
+class RepeatedHours:
+    """Local times seen so far in the repeated hour of a DST fall-back, per series, across the
+    chunks of one file: the second 02:30 of a series is the later instant even when the first
+    02:30 was in an earlier chunk."""
+
+    def __init__(self) -> None:
+        self.seen: pl.DataFrame | None = None
+
+    def repeats(self, ambiguous: pl.DataFrame, keys: list[str]) -> pl.Series:
+        """Row ids (``__i``) of ``ambiguous`` rows that repeat a local time seen before."""
+        counted = ambiguous.with_columns((pl.int_range(pl.len()).over(keys) + 1).alias("__occ"))
+        if self.seen is not None:
+            counted = counted.join(self.seen, on=keys, how="left", nulls_equal=True).with_columns(
+                pl.col("__occ") + pl.col("__n").fill_null(0)
+            )
+        totals = counted.group_by(keys).agg(pl.col("__occ").max().alias("__n"))
+        self.seen = totals if self.seen is None else pl.concat([self.seen, totals]).group_by(keys).agg(pl.col("__n").max())
+        return counted.filter(pl.col("__occ") > 1).get_column("__i")
+
+
+def timestamp_columns(
+    frame: pl.DataFrame, column: str, spec: TimestampSpec, tz: str, repeated: RepeatedHours | None = None
+) -> pl.DataFrame:
     """Add ``__ts_utc`` (UTC) and ``__ts_nonexistent`` (a local time the clock skipped) to frame.
 
     Naive timestamps are wall-clock time in ``spec.timezone`` or else ``tz``. At a DST fall-back the
     repeated hour is ambiguous: the first occurrence of a local time in a series is taken as the
-    earlier instant and the second as the later, as a logger writing in order meant it.
+    earlier instant and the second as the later, as a logger writing in order meant it (pass one
+    ``repeated`` for all chunks of a file). A counter (``origin`` + ``step``) measures elapsed time,
+    so a naive origin is placed in the zone once and the steps are added in UTC.
     """
     dtype = frame.schema[column]
     raw = pl.col(column)
@@ -135,19 +159,16 @@ def timestamp_columns(frame: pl.DataFrame, column: str, spec: TimestampSpec, tz:
     if spec.origin is not None:
         counter = raw.cast(pl.Float64, strict=False)
         offset = pl.duration(microseconds=(counter * (spec.step_seconds or 0) * 1e6).round(0).cast(pl.Int64))
-        if spec.origin.tzinfo is not None:
-            start = pl.lit(spec.origin).dt.convert_time_zone("UTC").cast(TS_DTYPE)
-            out = frame.with_columns((start + offset).alias("__aware"), no_naive.alias(TS_LOCAL))
-        else:
-            start = pl.lit(spec.origin).cast(pl.Datetime("us"))
-            out = frame.with_columns(no_aware.alias("__aware"), (start + offset).alias(TS_LOCAL))
+        origin = spec.origin if spec.origin.tzinfo is not None else spec.origin.replace(tzinfo=ZoneInfo(spec.timezone or tz))
+        start = pl.lit(origin.astimezone(UTC).replace(tzinfo=None)).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+        out = frame.with_columns((start + offset).alias("__aware"), no_naive.alias(TS_LOCAL))
     elif isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
         out = frame.with_columns(raw.dt.convert_time_zone("UTC").cast(TS_DTYPE).alias("__aware"), no_naive.alias(TS_LOCAL))
     elif isinstance(dtype, pl.Datetime) or dtype == pl.Date:
         out = frame.with_columns(no_aware.alias("__aware"), raw.cast(pl.Datetime("us")).alias(TS_LOCAL))
     else:
         out = _parse_text_column(frame, column, spec)
-    return _localize(out, spec.timezone or tz)
+    return _localize(out, spec.timezone or tz, repeated or RepeatedHours())
 
 
 def _fixed_offset(zone: str, local: pl.Series) -> timedelta | None:
@@ -170,7 +191,7 @@ def _fixed_offset(zone: str, local: pl.Series) -> timedelta | None:
     return offsets.pop() if len(offsets) == 1 else None
 
 
-def _localize(frame: pl.DataFrame, zone: str) -> pl.DataFrame:
+def _localize(frame: pl.DataFrame, zone: str, repeated: RepeatedHours) -> pl.DataFrame:
     local = pl.col(TS_LOCAL)
     offset = _fixed_offset(zone, frame.get_column(TS_LOCAL))
     if offset is not None:
@@ -187,8 +208,12 @@ def _localize(frame: pl.DataFrame, zone: str) -> pl.DataFrame:
     early, late = pl.col("__early"), pl.col("__late")
     if out.select((early != late).any()).item():
         series = [c for c in ("__machine", "__sensor") if c in out.columns]
-        repeat = local.cum_count().over([*series, TS_LOCAL]) > 1
-        resolved = pl.when(early == late).then(early).when(repeat).then(late).otherwise(early)
+        out = out.with_row_index("__i")
+        ambiguous = out.filter(early != late).select("__i", *series, TS_LOCAL)
+        later = repeated.repeats(ambiguous, [*series, TS_LOCAL])
+        resolved = pl.when(early == late).then(early).when(pl.col("__i").is_in(later.implode())).then(late).otherwise(early)
+        out = out.with_columns(resolved.alias("__early")).drop("__i")
+        resolved = early
     else:
         resolved = early
     out = out.with_columns(

@@ -32,6 +32,7 @@ import polars as pl
 
 from analytics.errors import HubError, InputFileError
 from analytics.ingest.mapping import ImportMapping
+from analytics.ingest.parse import RepeatedHours
 from analytics.ingest.quality import QualityAccumulator
 from analytics.ingest.sources import ROW, read_chunks, sha256_file
 from analytics.ingest.validate import (
@@ -129,7 +130,7 @@ def _existing(hub: Hub, factory_id: str, table: str, staging: _Staging, days: li
     if not files:
         return None
     return (
-        pl.scan_parquet(files, hive_partitioning=False)
+        pl.scan_parquet(files, hive_partitioning=False, glob=False)
         .filter(pl.col("machine_id").is_in(machines))
         .select(columns)
         .collect()
@@ -329,7 +330,7 @@ class _ReadingsDedupe:
         wanted = self.sensors.filter(pl.col(SID).is_in(sids)).select("machine_id", "sensor", SID)
         t0, t1 = firsts.get_column("ts").min(), firsts.get_column("ts").max()
         return (
-            pl.scan_parquet(files, hive_partitioning=False)
+            pl.scan_parquet(files, hive_partitioning=False, glob=False)
             .filter(pl.col("machine_id").is_in(wanted.get_column("machine_id").unique().implode()))
             .filter(pl.col("ts").is_between(t0, t1))
             .select("machine_id", "sensor", "ts", "value")
@@ -428,17 +429,19 @@ def _run(
     tol = settings.future_tolerance.total_seconds()
     table_root = lake.table_path(factory_id, table)
     q_root = lake.table_path(factory_id, "quarantine")
+    repeated = RepeatedHours()
+
     def prepared() -> Iterator[tuple[int, pl.DataFrame, pl.DataFrame, Shaped | None]]:
         """(rows, good, bad) per chunk: reading, shaping and validating, which need no lake state."""
         for chunk in read_chunks(path, mapping, settings.ingest_chunk_rows):
             if table == "readings":
                 shaped = shape_readings(chunk, mapping, str(path))
-                checked = validate_readings(shaped, mapping, sensors, tz, now, tol)
+                checked = validate_readings(shaped, mapping, sensors, tz, now, tol, repeated)
                 bad = reason_messages(checked.filter(pl.col(CODE).is_not_null()), shaped)
                 good = checked.filter(pl.col(CODE).is_null()).select(SID, "ts", "value", ROW)
                 yield chunk.height, good, bad, shaped
             else:
-                checked = shape_events(chunk, mapping, str(path), tz, now, tol, machines)
+                checked = shape_events(chunk, mapping, str(path), tz, now, tol, machines, repeated)
                 bad = checked.filter(pl.col(REASON).is_not_null())
                 good = checked.filter(pl.col(REASON).is_null()).with_columns(pl.col(MACHINE).alias("machine_id"))
                 yield chunk.height, good, bad, None
@@ -567,7 +570,7 @@ def _new_quarantine(hub: Hub, factory_id: str, staging: _Staging, rows: pl.DataF
         return rows
     sha = rows.get_column("file_sha256")[0]
     seen = (
-        pl.scan_parquet(files, hive_partitioning=False)
+        pl.scan_parquet(files, hive_partitioning=False, glob=False)
         .filter(pl.col("file_sha256") == sha)
         .select("file_sha256", "row", "column", "reason")
         .collect()

@@ -85,18 +85,17 @@ def detect_encoding(path: Path, declared: str | None = None) -> str:
     for name in candidates:
         decoder = codecs.getincrementaldecoder(name)()
         try:
-            decoder.decode(sample, final=False)
+            decoder.decode(sample, final=len(sample) < SAMPLE_BYTES)
+            return name
         except UnicodeDecodeError:
             continue
-        if len(sample) < SAMPLE_BYTES:
-            try:
-                decoder.decode(b"", final=True)
-            except UnicodeDecodeError as exc:
-                # Valid up to the last byte, which starts a character that never ends: a cut file.
-                raise InputFileError(
-                    path, f"file ends inside a {name.upper()} character: truncated?", row=_line_of(sample, len(sample))
-                ) from exc
-        return name
+    for name in candidates:
+        # Valid up to its last bytes, which start a character that never ends: a cut file.
+        try:
+            codecs.getincrementaldecoder(name)().decode(sample, final=False)
+        except UnicodeDecodeError:
+            continue
+        raise InputFileError(path, f"file ends inside a {name.upper()} character: truncated?", row=_line_of(sample, len(sample)))
     # Neither decodes: name where UTF-8 breaks, the encoding most files should be in.
     try:
         sample.decode("utf-8")
@@ -166,6 +165,14 @@ def csv_layout(path: Path, mapping: ImportMapping) -> CsvLayout:
         columns = [c.strip() for c in columns]
     else:
         columns = list(mapping.column_names or [])
+        fields = len(next(csv.reader(io.StringIO(first), delimiter=delimiter)))
+        if fields != len(columns):
+            raise InputFileError(
+                path,
+                f"rows have {fields} fields (delimiter {delimiter!r}) but the mapping names "
+                f"{len(columns)} column_names",
+                row=1,
+            )
     seen: dict[str, int] = {}
     for index, name in enumerate(columns, start=1):
         if name == "":
@@ -274,6 +281,8 @@ def _csv_chunks(path: Path, mapping: ImportMapping, chunk_rows: int, workdir: Pa
             if row is not None:
                 raise InputFileError(path, "malformed quoted field (a quote not closed, or text after the closing quote)", row=row) from exc
             raise InputFileError(path, f"cannot parse CSV: {message}") from exc
+        except pl.exceptions.PolarsError as exc:
+            raise InputFileError(path, f"cannot parse CSV: {str(exc).splitlines()[0]}") from exc
         if not produced:
             raise InputFileError(path, "header only: the file has no data rows", row=first_row)
 

@@ -6,6 +6,7 @@ Every check is a column expression. A row gets the *first* reason that applies, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +15,7 @@ import polars as pl
 
 from analytics.errors import InputFileError
 from analytics.ingest.mapping import ImportMapping
-from analytics.ingest.parse import TS_GAP, TS_UTC, is_blank, parse_float, timestamp_columns
+from analytics.ingest.parse import TS_GAP, TS_UTC, RepeatedHours, is_blank, parse_float, timestamp_columns
 from analytics.ingest.sources import ROW
 from analytics.schemas import MACHINE_ID_PATTERN, EventKind
 
@@ -206,6 +207,7 @@ def validate_readings(
     tz: str,
     now: datetime,
     future_tolerance_s: float,
+    repeated: RepeatedHours | None = None,
 ) -> pl.DataFrame:
     """Add ``__sid``, ``ts``, ``value`` and ``__code`` (null = a good row) to a shaped chunk.
 
@@ -217,7 +219,7 @@ def validate_readings(
     value_dtype = frame.schema[VALUE_RAW]
     ts_dtype = frame.schema[TS_RAW]
     frame = _attach_sensors(frame, sensors)
-    frame = timestamp_columns(frame, TS_RAW, mapping.timestamp, tz)
+    frame = timestamp_columns(frame, TS_RAW, mapping.timestamp, tz, repeated)
     value, ts = pl.col("value"), pl.col(TS_UTC)
     lo, hi = pl.col("min_value"), pl.col("max_value")
     limit = pl.lit(now).cast(pl.Datetime("us", "UTC")) + pl.duration(seconds=future_tolerance_s)
@@ -255,7 +257,7 @@ def reason_messages(bad: pl.DataFrame, shaped: Shaped) -> pl.DataFrame:
     reason: pl.Expr = pl.lit(None, pl.String)
     where: pl.Expr = pl.lit(None, pl.String)
     for code, (template, column) in REASONS.items():
-        names = [n for n in fields if "{" + n + "}" in template]
+        names = re.findall(r"\{(\w+)\}", template)  # in the template's order
         text = pl.format(template.format(**{n: "{}" for n in names}), *[fields[n] for n in names]) if names else pl.lit(template)
         hit = pl.col(CODE) == code
         reason = pl.when(hit).then(text).otherwise(reason)
@@ -263,7 +265,16 @@ def reason_messages(bad: pl.DataFrame, shaped: Shaped) -> pl.DataFrame:
     return bad.with_columns(reason.alias(REASON), where.alias(REASON_COLUMN))
 
 
-def shape_events(chunk: pl.DataFrame, mapping: ImportMapping, path: str, tz: str, now: datetime, tolerance_s: float, machines: pl.Series) -> pl.DataFrame:
+def shape_events(
+    chunk: pl.DataFrame,
+    mapping: ImportMapping,
+    path: str,
+    tz: str,
+    now: datetime,
+    tolerance_s: float,
+    machines: pl.Series,
+    repeated: RepeatedHours | None = None,
+) -> pl.DataFrame:
     """Validated events with ``__reason``/``__reason_column`` (columns machine_id, ts, kind, component, text)."""
     ts_col = mapping.timestamp.column
     columns = [c for c in chunk.columns if c != ROW]
@@ -278,7 +289,7 @@ def shape_events(chunk: pl.DataFrame, mapping: ImportMapping, path: str, tz: str
         (pl.col("component").cast(pl.String) if "component" in columns else pl.lit("")).fill_null("").alias("component"),
         (pl.col("text").cast(pl.String) if "text" in columns else pl.lit("")).fill_null("").alias("text"),
     )
-    frame = timestamp_columns(frame, TS_RAW, mapping.timestamp, tz)
+    frame = timestamp_columns(frame, TS_RAW, mapping.timestamp, tz, repeated)
     kinds = [k.value for k in EventKind]
     limit = pl.lit(now).cast(pl.Datetime("us", "UTC")) + pl.duration(seconds=tolerance_s)
     ts, machine_c = pl.col(TS_UTC), pl.col(MACHINE)

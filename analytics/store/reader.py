@@ -58,7 +58,7 @@ class FactoryReader:
         files = self.hub.lake.snapshot_files(self.factory_id, table, start=d0, end=d1, version=version)
         if not files:
             return pl.LazyFrame(schema=spec.schema)
-        frame = pl.scan_parquet(files, schema=spec.schema, hive_partitioning=False)
+        frame = pl.scan_parquet(files, schema=spec.schema, hive_partitioning=False, glob=False)
         # The factory id is re-checked on every row: the table lives under this factory's own
         # directory, so this can only ever drop rows, never add another tenant's.
         frame = frame.filter(pl.col("factory_id") == self.factory_id)
