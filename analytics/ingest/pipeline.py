@@ -452,8 +452,17 @@ def _run(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as writer:
         writes: list[Future[list[AddAction]]] = []
         writes_done: list[Future[None]] = []
-        for rows, good, bad, shaped in _prefetch(prepared()):
+        quarantined: list[pl.DataFrame] = []
+
+        def flush_quarantine() -> None:
             sha = result.file_sha256 = run.begin()
+            if quarantined:
+                rows = _quarantine_rows(pl.concat(quarantined, how="diagonal_relaxed"), factory_id, ingest_id, source, sha, tz, now)
+                staged = lake.stage(factory_id, "quarantine", _new_quarantine(hub, factory_id, rows), ingest_id)
+                staging.record("quarantine", q_root, staged)
+                quarantined.clear()
+
+        for rows, good, bad, shaped in _prefetch(prepared()):
             result.rows_read += rows
             days = _days(good, tz)
             if shaped is not None:
@@ -473,8 +482,10 @@ def _run(
                 new, dup, conflicts = _split_duplicates(good, list(EVENTS_KEY), existing, "text")
                 new_rows = new
                 bad = pl.concat([bad, conflicts.with_columns(pl.lit("text").alias(REASON_COLUMN))], how="diagonal_relaxed")
-            quarantine = _new_quarantine(hub, factory_id, staging, _quarantine_rows(bad, factory_id, ingest_id, source, sha, tz, now))
-            staging.record("quarantine", q_root, lake.stage(factory_id, "quarantine", quarantine, ingest_id))
+            if bad.height:
+                quarantined.append(bad)  # staged once the file's hash is known
+                if sum(q.height for q in quarantined) >= settings.ingest_chunk_rows:
+                    flush_quarantine()  # a file of mostly bad rows must not fill memory
             new_rows = _with_local_date(new_rows.with_columns(pl.lit(factory_id).alias("factory_id")), tz)
             if table == "events":
                 # Events de-duplicate against staged files, so those must exist before the next chunk.
@@ -490,6 +501,9 @@ def _run(
                 progress(rows)
         for write in writes:
             staging.record(table, table_root, write.result())
+        # The hash was computed in the background meanwhile; a repeat of a completed ingest stops here
+        # (ingest_file then removes everything staged).
+        flush_quarantine()
         for done in writes_done:
             done.result()  # re-raise any error of the quality counts
     metadata = {"ingest_id": ingest_id, "source_file": source, "file_sha256": run.sha}
@@ -559,13 +573,11 @@ def _days(good: pl.DataFrame, tz: str) -> list[str]:
     return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
 
-def _new_quarantine(hub: Hub, factory_id: str, staging: _Staging, rows: pl.DataFrame) -> pl.DataFrame:
+def _new_quarantine(hub: Hub, factory_id: str, rows: pl.DataFrame) -> pl.DataFrame:
     """Drop quarantine rows already recorded for the same file content (re-runs are idempotent)."""
     if rows.height == 0:
         return rows
-    files = hub.lake.snapshot_files(factory_id, "quarantine") + [
-        p for per_day in staging.paths["quarantine"].values() for p in per_day
-    ]
+    files = hub.lake.snapshot_files(factory_id, "quarantine")
     if not files:
         return rows
     sha = rows.get_column("file_sha256")[0]

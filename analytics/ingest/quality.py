@@ -46,14 +46,14 @@ class QualityAccumulator:
 
     def add_blank(self, blank_cells: pl.DataFrame) -> None:
         if blank_cells.height:
-            self.by_name.append(blank_cells.with_columns(pl.col("blank").cast(pl.Int64)))
+            self.by_name.append(blank_cells.with_columns(pl.col(_KEY).cast(pl.String), pl.col("blank").cast(pl.Int64)))
 
     def add_chunk(self, distinct: pl.DataFrame, new: pl.DataFrame, dup: pl.DataFrame, bad: pl.DataFrame, conflicts: pl.DataFrame) -> None:
         """Count one chunk: ``distinct`` valid rows sorted by (sid, ts), of which ``new`` were stored;
         ``dup`` exact repeats; ``bad`` failed validation; ``conflicts`` repeated a key with another value."""
         invalid = pl.any_horizontal([pl.col(REASON).str.starts_with(p) for p in INVALID_PREFIXES])
         self.by_name.append(
-            bad.group_by(_KEY).agg(
+            bad.with_columns(pl.col(_KEY).cast(pl.String)).group_by(_KEY).agg(
                 pl.len().cast(pl.Int64).alias("quarantined"),
                 pl.len().cast(pl.Int64).alias("received"),
                 invalid.sum().cast(pl.Int64).alias("invalid"),

@@ -63,6 +63,8 @@ def _machine(mapping: ImportMapping) -> pl.Expr:
     """
     if mapping.machine_id is not None:
         return pl.lit(mapping.machine_id)
+    if not mapping.machine_prefix:
+        return pl.col(mapping.machine_column)  # may stay categorical (see sources.read_chunks)
     return pl.lit(mapping.machine_prefix) + pl.col(mapping.machine_column).cast(pl.String)
 
 
@@ -80,7 +82,7 @@ def shape_readings(chunk: pl.DataFrame, mapping: ImportMapping, path: str) -> Sh
             pl.col(ROW),
             pl.col(ts_col).alias(TS_RAW),
             machine.alias(MACHINE),
-            pl.col(mapping.sensor_column).cast(pl.String).alias(SENSOR),
+            pl.col(mapping.sensor_column).alias(SENSOR),
             pl.col(mapping.value_column).alias(VALUE_RAW),
             pl.lit(mapping.value_column).alias(COLUMN),
         )
@@ -153,8 +155,8 @@ def _pair_codes(pairs: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
 
     Ids are matched after trimming blanks around them, as spreadsheets often leave some.
     """
-    machine = pl.col(MACHINE).fill_null("").str.strip_chars()
-    sensor = pl.col(SENSOR).fill_null("").str.strip_chars()
+    machine = pl.col(MACHINE).cast(pl.String).fill_null("").str.strip_chars()
+    sensor = pl.col(SENSOR).cast(pl.String).fill_null("").str.strip_chars()
     known_machines = table.get_column("machine_id").unique().implode()
     keyed = pairs.with_columns(machine.alias("__m"), sensor.alias("__s"))
     joined = keyed.join(
@@ -241,8 +243,8 @@ def validate_readings(
 def reason_messages(bad: pl.DataFrame, shaped: Shaped) -> pl.DataFrame:
     """Add ``__reason`` and ``__reason_column`` to the failing rows of a validated chunk."""
     fields = {
-        "machine": pl.col(MACHINE).fill_null(""),
-        "sensor": pl.col(SENSOR).fill_null(""),
+        "machine": pl.col(MACHINE).cast(pl.String).fill_null(""),
+        "sensor": pl.col(SENSOR).cast(pl.String).fill_null(""),
         "ts": pl.col(TS_RAW).cast(pl.String).fill_null(""),
         "value": pl.col(VALUE_RAW).cast(pl.String).fill_null(""),
         "min": pl.col("min_value").fill_null(float("-inf")).cast(pl.String),
@@ -284,7 +286,7 @@ def shape_events(
     frame = chunk.select(
         pl.col(ROW),
         pl.col(ts_col).alias(TS_RAW),
-        machine.str.strip_chars().alias(MACHINE),
+        machine.cast(pl.String).str.strip_chars().alias(MACHINE),
         pl.col("kind").cast(pl.String).str.strip_chars().str.to_lowercase().alias("kind"),
         (pl.col("component").cast(pl.String) if "component" in columns else pl.lit("")).fill_null("").alias("component"),
         (pl.col("text").cast(pl.String) if "text" in columns else pl.lit("")).fill_null("").alias("text"),
