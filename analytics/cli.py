@@ -331,11 +331,12 @@ def lake_vacuum(
 def bench_ingest(
     rows: Annotated[int, typer.Option(help="Rows of the generated long-form CSV.")] = 5_000_000,
     workdir: Annotated[Optional[Path], typer.Option(help="Scratch folder (default: a temporary one).")] = None,
+    repeat: Annotated[int, typer.Option(min=1, help="Alternating runs of baseline and hub; medians are reported.")] = 3,
 ) -> None:
     """Ingest a generated CSV with full validation and dedupe; compare with DuckDB's own COPY."""
     from analytics.bench import bench_ingest as run
 
-    figures = run(rows, workdir, console=err)
+    figures = run(rows, workdir, console=err, repeat=repeat)
     print(json.dumps(figures))
 
 

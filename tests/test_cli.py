@@ -96,8 +96,9 @@ def test_drop_folder_moves_files(cli, tmp_path: Path) -> None:
 
 
 def test_bench_prints_json_last(cli) -> None:
-    proc = cli("bench", "ingest", "--rows", "20000")
+    proc = cli("bench", "ingest", "--rows", "20000", "--repeat", "1")
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
     assert set(figures) >= {"rows_per_s", "duckdb_copy_rows_per_s", "ratio", "peak_rss_mb"}
     assert figures["rows"] == 20000 and figures["accepted"] + figures["duplicate"] + figures["quarantined"] == 20000
     assert figures["ratio"] == pytest.approx(figures["rows_per_s"] / figures["duckdb_copy_rows_per_s"], rel=0.01)
+    assert figures["duplicate"] == 20000 // 200  # the generator repeats 0.5 % of the rows

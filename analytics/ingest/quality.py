@@ -66,7 +66,7 @@ class QualityAccumulator:
         self.by_sid.extend(
             [
                 conflicts.group_by(SID).agg(pl.len().cast(pl.Int64).alias("quarantined"), pl.len().cast(pl.Int64).alias("received")),
-                new.group_by(SID).agg(pl.len().cast(pl.Int64).alias("accepted")),
+                new.with_columns(pl.col(SID).set_sorted()).group_by(SID).agg(pl.len().cast(pl.Int64).alias("accepted")),
                 dup.group_by(SID).agg(pl.len().cast(pl.Int64).alias("duplicate"), pl.len().cast(pl.Int64).alias("received")),
                 self._series_stats(distinct),
             ]
@@ -85,7 +85,9 @@ class QualityAccumulator:
             pl.when(same_series).then(step_s).otherwise(None).alias("__step"),
             (same_series & (pl.col("value") == pl.col("value").shift())).fill_null(False).alias("__same"),
         )
-        data = data.with_columns((~pl.col("__same")).cum_sum().alias("__run"))
+        # Rows are sorted by (sid, ts), so sid and the run number are sorted too: telling Polars so
+        # lets its group-bys take the sorted fast path (several times faster).
+        data = data.with_columns((~pl.col("__same")).cum_sum().alias("__run").set_sorted(), pl.col(SID).set_sorted())
         is_gap = pl.col("__step") > GAP_FACTOR * pl.col("interval_s")
         per_series = data.group_by(SID).agg(
             pl.len().cast(pl.Int64).alias("distinct_ts"),
@@ -97,8 +99,8 @@ class QualityAccumulator:
         )
         runs = (
             data.filter(pl.col("__same"))
-            .group_by([SID, "__run"])
-            .agg((pl.len() + 1).alias("n"), pl.col("__step").sum().alias("dur"))
+            .group_by("__run")  # a run never spans two sensors: __same is false at every sensor's start
+            .agg(pl.col(SID).first(), (pl.len() + 1).alias("n"), pl.col("__step").sum().alias("dur"))
             .filter(pl.col("n") >= self.flatline_min_samples)
             .group_by(SID)
             .agg(pl.len().cast(pl.Int64).alias("flatline_stretches"), pl.col("dur").max().alias("longest_flatline_s"))
