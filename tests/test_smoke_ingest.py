@@ -137,3 +137,12 @@ def test_counter_time_is_elapsed_time_across_dst(hub, write_file):
     # Midnight in Berlin on 29 March is 23:00 UTC the day before (CET, +01:00).
     assert ts[0].isoformat() == "2026-03-28T23:00:00+00:00"
     assert set(ts.diff().drop_nulls().dt.total_minutes().to_list()) == {30}
+
+
+def test_delimiter_detection_respects_quotes():
+    from analytics.ingest.sources import detect_delimiter
+
+    assert detect_delimiter('ts,"temp;C;max;min",value\n') == ","
+    assert detect_delimiter("ts;temp;value\n") == ";"
+    assert detect_delimiter("ts\ttemp\tvalue\n") == "\t"
+    assert detect_delimiter("single\n") == ","

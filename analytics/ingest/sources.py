@@ -114,9 +114,15 @@ def _line_of(data: bytes, offset: int) -> int:
 
 
 def detect_delimiter(header: str) -> str:
-    counts = {d: header.count(d) for d in _DELIMITERS}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] > 0 else ","
+    """The candidate that splits the header into the most fields, quotes respected (so a quoted
+    name such as ``"temp;C"`` does not make ``;`` the delimiter); ``,`` when none splits it."""
+    fields: dict[str, int] = {}
+    for candidate in _DELIMITERS:
+        names = next(csv.reader(io.StringIO(header), delimiter=candidate), [])
+        # A quote left inside a field means quoting did not line up with this delimiter.
+        fields[candidate] = 0 if any('"' in name for name in names) else len(names)
+    best = max(_DELIMITERS, key=lambda d: fields[d])  # ties go to the earlier, more common one
+    return best if fields[best] > 1 else ","
 
 
 @dataclass
