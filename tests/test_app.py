@@ -40,3 +40,16 @@ def test_data_page_shows_quarantine_reason(served):
     quarantine = frames[-1]
     assert quarantine["reason"].tolist() == ["outside valid range [-20.0, 200.0]"]
     assert quarantine["row"].tolist() == [3]
+
+
+def test_ingest_history_in_local_time(served):
+    from analytics.store.overview import ingest_history
+
+    history = ingest_history(served, "acme")
+    assert history["source_file"].to_list() == ["a.csv"]
+    started = history["started_at"][0]
+    # Registry times are UTC; Seoul is nine hours ahead, and the column is naive local time.
+    utc = served.registry.ingest_runs("acme")[0].started_at
+    from datetime import datetime, timedelta
+
+    assert started == datetime.fromisoformat(utc).replace(tzinfo=None) + timedelta(hours=9)

@@ -46,5 +46,11 @@ def ingest_history(hub: Hub, factory_id: str, limit: int = 200) -> pl.DataFrame:
     runs = [asdict(r) for r in hub.registry.ingest_runs(factory_id, limit)]
     schema = {"ingest_id": pl.String, "factory_id": pl.String, "source_file": pl.String, "file_sha256": pl.String, "table_name": pl.String, "started_at": pl.String, "finished_at": pl.String, "status": pl.String, "rows_read": pl.Int64, "accepted": pl.Int64, "duplicate": pl.Int64, "quarantined": pl.Int64, "message": pl.String}
     frame = pl.DataFrame(runs, schema=schema)
-    # The full path of the file on the hub host is not the factory's business; its name is.
-    return frame.with_columns(pl.col("source_file").str.extract(r"([^/\\]+)$")).drop("file_sha256")
+    tz = hub.registry.factory(factory_id).timezone
+    local = [
+        pl.col(c).str.to_datetime(time_zone="UTC", time_unit="us").dt.convert_time_zone(tz).dt.replace_time_zone(None).alias(c)
+        for c in ("started_at", "finished_at")
+    ]
+    # Times in the factory's own zone, as its people read them. The full path of the file on the
+    # hub host is not the factory's business; its name is.
+    return frame.with_columns(*local, pl.col("source_file").str.extract(r"([^/\\]+)$")).drop("file_sha256")
