@@ -17,11 +17,12 @@ between; running the same ingest again completes it and stores every reading onc
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -307,28 +308,35 @@ def reading_key(sid: pl.Expr, ts: pl.Expr) -> pl.Expr:
     return sid.cast(pl.Int128) * (1 << 64) + (ts.dt.epoch("us").cast(pl.Int128) + (1 << 63))
 
 
+@dataclass
+class _Run:
+    """What one earlier chunk of the file stored: per-sensor time ranges, kept in memory, and the
+    rows themselves, kept only until the next chunk (later they are re-read from the staged
+    files, and only where a new chunk overlaps their time ranges)."""
+
+    ranges: pl.DataFrame  # SID, lo, hi
+    staged: Future[list[AddAction]]
+    rows: pl.DataFrame | None  # KEY, value, sorted by KEY
+
+
 class _ReadingsDedupe:
     """De-duplicates readings on (sensor id, ts) against earlier chunks of the file and the lake.
 
-    Earlier chunks' accepted keys stay in memory as sorted runs (24 bytes a reading), so a file is
-    checked against itself without re-reading what it staged. Lookups are binary searches in
-    those sorted runs: Int128 keys hash slowly, but search and compare fast.
+    Memory stays bounded by the chunk size: earlier chunks leave only their per-sensor time
+    ranges behind. A file in time order never overlaps them (no re-reading at all); a late or
+    repeated row makes just the overlapping sensors of the overlapping chunks be read back.
+    Lookups are binary searches in sorted Int128 keys (which hash slowly but compare fast).
     """
 
     def __init__(self, hub: Hub, factory_id: str, sensors: pl.DataFrame) -> None:
         self.hub = hub
         self.factory_id = factory_id
         self.sensors = sensors
-        self.seen: list[pl.DataFrame] = []  # (KEY, value), each sorted by KEY
+        self.runs: list[_Run] = []
 
-    def _stored(self, firsts: pl.DataFrame, days: list[str]) -> pl.DataFrame | None:
-        """Committed readings of the same local dates and sensors, sorted by KEY."""
-        files = self.hub.lake.snapshot_files(self.factory_id, "readings", dates=days)
-        if not files:
-            return None
-        sids = firsts.get_column(SID).unique().implode()
-        wanted = self.sensors.filter(pl.col(SID).is_in(sids)).select("machine_id", "sensor", SID)
-        t0, t1 = firsts.get_column("ts").min(), firsts.get_column("ts").max()
+    def _read(self, files: list[str], wanted: pl.DataFrame, t0: datetime, t1: datetime) -> pl.DataFrame:
+        """Readings of ``files`` for the sensors in ``wanted`` (SID, machine_id, sensor) between
+        t0 and t1, as (KEY, value) sorted by KEY."""
         return (
             pl.scan_parquet(files, hive_partitioning=False, glob=False)
             .filter(pl.col("machine_id").is_in(wanted.get_column("machine_id").unique().implode()))
@@ -340,11 +348,34 @@ class _ReadingsDedupe:
             .collect()
         )
 
-    def _lookup(self, keys: pl.Series, runs: list[pl.DataFrame]) -> pl.Series:
+    def _stored(self, ranges: pl.DataFrame, days: list[str]) -> pl.DataFrame | None:
+        """Committed readings of the same local dates and sensors, sorted by KEY."""
+        files = self.hub.lake.snapshot_files(self.factory_id, "readings", dates=days)
+        if not files:
+            return None
+        wanted = self.sensors.join(ranges.select(SID), on=SID).select(SID, "machine_id", "sensor")
+        return self._read(files, wanted, ranges.get_column("lo").min(), ranges.get_column("hi").max())
+
+    def _earlier(self, ranges: pl.DataFrame) -> Iterator[pl.DataFrame]:
+        """Rows of earlier chunks whose sensors and times overlap this chunk's ``ranges``, one
+        chunk at a time (so at most one earlier chunk is in memory)."""
+        for run in self.runs:
+            overlap = ranges.join(run.ranges, on=SID, suffix="_run").filter(
+                (pl.col("lo") <= pl.col("hi_run")) & (pl.col("lo_run") <= pl.col("hi"))
+            )
+            if overlap.height == 0:
+                continue
+            if run.rows is not None:
+                yield run.rows
+                continue
+            files = [str(self.hub.lake.table_path(self.factory_id, "readings") / a.path) for a in run.staged.result()]
+            wanted = self.sensors.join(overlap.select(SID), on=SID).select(SID, "machine_id", "sensor")
+            yield self._read(files, wanted, overlap.get_column("lo").min(), overlap.get_column("hi").max())
+
+    def _lookup(self, keys: pl.Series, runs: Iterable[pl.DataFrame]) -> pl.Series:
         """For each key (sorted), the value stored under it in any of the sorted ``runs`` (else null).
 
-        Only the keys inside a run's key range are searched: for a file sorted by sensor, a chunk
-        overlaps the previous one in a single sensor, so almost nothing is searched at all.
+        Only the keys inside a run's key range are searched.
         """
         stored = pl.Series("__stored", [None] * keys.len(), dtype=pl.Float64)
         for run in runs:
@@ -363,14 +394,13 @@ class _ReadingsDedupe:
                 stored = stored.scatter(where + lo, run.get_column("value").gather(at.gather(where)))
         return stored
 
-    def _remember(self, run: pl.DataFrame) -> None:
-        """Keep a chunk's new keys, merging sorted runs of similar size (as a log-structured
-        merge tree does) so that lookups search a logarithmic number of runs."""
-        self.seen.append(run)
-        # A few runs cost less to search than to merge; past that, merge like-sized neighbours.
-        while len(self.seen) > 4 and 2 * self.seen[-1].height >= self.seen[-2].height:
-            newer, older = self.seen.pop(), self.seen.pop()
-            self.seen.append(older.merge_sorted(newer, key=KEY))
+    def remember(self, new: pl.DataFrame, staged: Future[list[AddAction]]) -> None:
+        """Record the rows a chunk stored (``new``, sorted by sensor id and ts) and their files."""
+        for run in self.runs:
+            run.rows = None  # older chunks are re-read from their files if ever needed
+        ranges = new.group_by(SID).agg(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi"))
+        keys = new.select(reading_key(pl.col(SID), pl.col("ts")).alias(KEY), "value")
+        self.runs.append(_Run(ranges, staged, keys))
 
     def split(self, good: pl.DataFrame, days: list[str]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         """(new rows, distinct valid rows, exact duplicates, conflicts with ``__reason``).
@@ -401,20 +431,23 @@ class _ReadingsDedupe:
                 .drop("__first", "__first_row")
             )
         new = firsts
-        stored_run = self._stored(firsts, days) if firsts.height else None
-        runs = self.seen + ([stored_run] if stored_run is not None else [])
-        if runs and firsts.height:
-            looked = firsts.with_columns(self._lookup(firsts.get_column(KEY).set_sorted(), runs))
-            found = pl.col("__stored").is_not_null()
-            same = pl.col("__stored") == pl.col("value")
-            duplicates.append(looked.filter(found & same).drop("__stored"))
-            conflicts.append(
-                looked.filter(found & ~same)
-                .with_columns(pl.format("conflicts with the stored value {}", pl.col("__stored")).alias(REASON))
-                .drop("__stored")
+        if firsts.height:
+            ranges = firsts.with_columns(pl.col(SID).set_sorted()).group_by(SID).agg(
+                pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi")
             )
-            new = looked.filter(~found).drop("__stored")
-        self._remember(new.select(KEY, "value"))
+            stored = self._stored(ranges, days)
+            runs = itertools.chain(self._earlier(ranges), [stored] if stored is not None else [])
+            looked = firsts.with_columns(self._lookup(firsts.get_column(KEY).set_sorted(), runs))
+            if looked.get_column("__stored").is_not_null().any():
+                found = pl.col("__stored").is_not_null()
+                same = pl.col("__stored") == pl.col("value")
+                duplicates.append(looked.filter(found & same).drop("__stored"))
+                conflicts.append(
+                    looked.filter(found & ~same)
+                    .with_columns(pl.format("conflicts with the stored value {}", pl.col("__stored")).alias(REASON))
+                    .drop("__stored")
+                )
+                new = looked.filter(~found).drop("__stored")
         empty = firsts.clear()
         dup = pl.concat(duplicates) if duplicates else empty
         con = pl.concat(conflicts) if conflicts else empty.with_columns(pl.lit(None, pl.String).alias(REASON))
@@ -510,7 +543,12 @@ def _run(
                 # Events de-duplicate against staged files, so those must exist before the next chunk.
                 staging.record(table, table_root, lake.stage(factory_id, table, new_rows, ingest_id))
             else:
+                # Back-pressure: at most two chunks wait for the writer, or memory would grow
+                # with the file whenever writing is slower than de-duplicating.
+                if len(writes) >= 2:
+                    writes[-2].result()
                 writes.append(writer.submit(lake.stage, factory_id, table, new_rows, ingest_id, presorted=True))
+                dedupe.remember(new, writes[-1])
             result.accepted += new.height
             result.duplicate += dup.height
             result.quarantined += bad.height

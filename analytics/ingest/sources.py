@@ -238,15 +238,28 @@ def read_chunks(
     """Yield the file's rows in chunks, with a ``__row`` column; source columns keep their names."""
     kind = detect_kind(path)
     if kind == "parquet":
-        yield from _parquet_chunks(path, chunk_rows)
+        yield from _parquet_chunks(path, mapping, chunk_rows)
     elif kind == "excel":
         yield from _excel_chunks(path, mapping, chunk_rows)
     else:
         yield from _csv_chunks(path, mapping, chunk_rows, workdir)
 
 
+def rows_per_chunk(mapping: ImportMapping, columns: list[str], readings_per_chunk: int) -> int:
+    """File rows per chunk so that a chunk holds about ``readings_per_chunk`` readings: a wide row
+    carries one reading per sensor column, and a chunk of a million 200-column rows would not fit."""
+    if mapping.format != "wide":
+        return readings_per_chunk
+    if mapping.sensors is not None:
+        width = len(mapping.sensors)
+    else:
+        width = len([c for c in columns if c not in {mapping.timestamp.column, mapping.machine_column}])
+    return max(1, readings_per_chunk // max(1, width))
+
+
 def _csv_chunks(path: Path, mapping: ImportMapping, chunk_rows: int, workdir: Path | None) -> Iterator[pl.DataFrame]:
     layout = csv_layout(path, mapping)
+    chunk_rows = rows_per_chunk(mapping, layout.columns, chunk_rows)
     first_row = 2 if mapping.has_header else 1
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         source = path if layout.encoding == "utf-8" else _to_utf8(path, layout.encoding, Path(tmp))
@@ -299,7 +312,7 @@ def _csv_chunks(path: Path, mapping: ImportMapping, chunk_rows: int, workdir: Pa
             raise InputFileError(path, "header only: the file has no data rows", row=first_row)
 
 
-def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pl.DataFrame]:
+def _parquet_chunks(path: Path, mapping: ImportMapping, chunk_rows: int) -> Iterator[pl.DataFrame]:
     try:
         frame = pl.scan_parquet(path, glob=False)
         schema = frame.collect_schema()
@@ -310,7 +323,7 @@ def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pl.DataFrame]:
                 raise InputFileError(path, f"column has nested type {dtype}: only flat columns are supported", column=name)
         frame = frame.with_row_index(ROW, offset=1)
         produced = False
-        for chunk in frame.collect_batches(chunk_size=chunk_rows):
+        for chunk in frame.collect_batches(chunk_size=rows_per_chunk(mapping, list(schema), chunk_rows)):
             produced = produced or chunk.height > 0
             yield chunk.with_columns(pl.col(ROW).cast(pl.Int64))
     except (pl.exceptions.PolarsError, OSError) as exc:
@@ -335,5 +348,6 @@ def _excel_chunks(path: Path, mapping: ImportMapping, chunk_rows: int) -> Iterat
     if frame.height == 0:
         raise InputFileError(path, "header only: the sheet has no data rows", row=2)
     frame = frame.with_row_index(ROW, offset=2).with_columns(pl.col(ROW).cast(pl.Int64))
-    for offset in range(0, frame.height, chunk_rows):
-        yield frame.slice(offset, chunk_rows)
+    step = rows_per_chunk(mapping, frame.columns, chunk_rows)
+    for offset in range(0, frame.height, step):
+        yield frame.slice(offset, step)
