@@ -146,3 +146,21 @@ def test_delimiter_detection_respects_quotes():
     assert detect_delimiter("ts;temp;value\n") == ";"
     assert detect_delimiter("ts\ttemp\tvalue\n") == "\t"
     assert detect_delimiter("single\n") == ","
+
+
+def test_repeat_of_ingested_content_leaves_no_files_behind(tmp_path, write_file):
+    """The hash is computed while the file is processed; a repeat found at the end must remove
+    everything it staged (here with tiny chunks, so quarantine rows are flushed mid-file)."""
+    from analytics.config import HubSettings
+    from analytics.schemas import PlantDescription
+    from analytics.store.hub import Hub
+    from tests.conftest import PLANT
+
+    hub = Hub.open(settings=HubSettings(ingest_chunk_rows=2), data_dir=tmp_path / "hub")
+    hub.registry.register_plant(PlantDescription.model_validate(PLANT))
+    path = write_file("a.csv", CSV)
+    first = ingest_file(hub, "acme", path, now=NOW)
+    files_before = sorted(p.name for p in hub.lake.factory_root("acme").rglob("*.parquet"))
+    again = ingest_file(hub, "acme", path, now=NOW)
+    assert (first.accepted, again.status) == (2, "skipped")
+    assert sorted(p.name for p in hub.lake.factory_root("acme").rglob("*.parquet")) == files_before

@@ -514,48 +514,55 @@ def _run(
                 staging.record("quarantine", q_root, staged)
                 quarantined.clear()
 
-        for rows, good, bad, shaped in _prefetch(prepared()):
-            result.rows_read += rows
-            days = _days(good, tz)
-            if shaped is not None:
-                new, distinct, dup, conflicts = dedupe.split(good, days)
-                conflicts = conflicts.with_columns(_sensor_names(sensors, MACHINE, SENSOR))
-                conflicts = conflicts.with_columns(
-                    pl.col(SENSOR).replace_strict(shaped.value_columns, default=mapping.value_column).alias(COLUMN)
-                )
-                new_rows = new.with_columns(_sensor_names(sensors, "machine_id", "sensor"))
-                # Quality counts need nothing from later chunks: computed on the writer thread.
-                writer.submit(quality.add_blank, shaped.blank_cells)
-                writes_done.append(writer.submit(quality.add_chunk, distinct, new, dup, bad, conflicts))
-                bad = pl.concat([bad, conflicts.with_columns(pl.col(COLUMN).alias(REASON_COLUMN))], how="diagonal_relaxed")
-            else:
-                machines_here = good.get_column("machine_id").unique().to_list()
-                existing = _existing(hub, factory_id, table, staging, days, machines_here, [*EVENTS_KEY, "text"]) if good.height else None
-                new, dup, conflicts = _split_duplicates(good, list(EVENTS_KEY), existing, "text")
-                new_rows = new
-                bad = pl.concat([bad, conflicts.with_columns(pl.lit("text").alias(REASON_COLUMN))], how="diagonal_relaxed")
-            if bad.height:
-                quarantined.append(bad)  # staged once the file's hash is known
-                if sum(q.height for q in quarantined) >= settings.ingest_chunk_rows:
-                    flush_quarantine()  # a file of mostly bad rows must not fill memory
-            new_rows = _with_local_date(new_rows.with_columns(pl.lit(factory_id).alias("factory_id")), tz)
-            if table == "events":
-                # Events de-duplicate against staged files, so those must exist before the next chunk.
-                staging.record(table, table_root, lake.stage(factory_id, table, new_rows, ingest_id))
-            else:
-                # Back-pressure: at most two chunks wait for the writer, or memory would grow
-                # with the file whenever writing is slower than de-duplicating.
-                if len(writes) >= 2:
-                    writes[-2].result()
-                writes.append(writer.submit(lake.stage, factory_id, table, new_rows, ingest_id, presorted=True))
-                dedupe.remember(new, writes[-1])
-            result.accepted += new.height
-            result.duplicate += dup.height
-            result.quarantined += bad.height
-            for reason, count in bad.group_by(pl.col(REASON).str.replace(r" '.*'$| \(.*\)$| \[.*\]$| [-0-9.e+]+$", "")).len().iter_rows():
-                reasons[reason] = reasons.get(reason, 0) + count
-            if progress is not None:
-                progress(rows)
+        try:
+            for rows, good, bad, shaped in _prefetch(prepared()):
+                result.rows_read += rows
+                days = _days(good, tz)
+                if shaped is not None:
+                    new, distinct, dup, conflicts = dedupe.split(good, days)
+                    conflicts = conflicts.with_columns(_sensor_names(sensors, MACHINE, SENSOR))
+                    conflicts = conflicts.with_columns(
+                        pl.col(SENSOR).replace_strict(shaped.value_columns, default=mapping.value_column).alias(COLUMN)
+                    )
+                    new_rows = new.with_columns(_sensor_names(sensors, "machine_id", "sensor"))
+                    # Quality counts need nothing from later chunks: computed on the writer thread.
+                    writer.submit(quality.add_blank, shaped.blank_cells)
+                    writes_done.append(writer.submit(quality.add_chunk, distinct, new, dup, bad, conflicts))
+                    bad = pl.concat([bad, conflicts.with_columns(pl.col(COLUMN).alias(REASON_COLUMN))], how="diagonal_relaxed")
+                else:
+                    machines_here = good.get_column("machine_id").unique().to_list()
+                    existing = _existing(hub, factory_id, table, staging, days, machines_here, [*EVENTS_KEY, "text"]) if good.height else None
+                    new, dup, conflicts = _split_duplicates(good, list(EVENTS_KEY), existing, "text")
+                    new_rows = new
+                    bad = pl.concat([bad, conflicts.with_columns(pl.lit("text").alias(REASON_COLUMN))], how="diagonal_relaxed")
+                if bad.height:
+                    quarantined.append(bad)  # staged once the file's hash is known
+                    if sum(q.height for q in quarantined) >= settings.ingest_chunk_rows:
+                        flush_quarantine()  # a file of mostly bad rows must not fill memory
+                new_rows = _with_local_date(new_rows.with_columns(pl.lit(factory_id).alias("factory_id")), tz)
+                if table == "events":
+                    # Events de-duplicate against staged files, so those must exist before the next chunk.
+                    staging.record(table, table_root, lake.stage(factory_id, table, new_rows, ingest_id))
+                else:
+                    # Back-pressure: at most two chunks wait for the writer, or memory would grow
+                    # with the file whenever writing is slower than de-duplicating.
+                    if len(writes) >= 2:
+                        writes[-2].result()
+                    writes.append(writer.submit(lake.stage, factory_id, table, new_rows, ingest_id, presorted=True))
+                    dedupe.remember(new, writes[-1])
+                result.accepted += new.height
+                result.duplicate += dup.height
+                result.quarantined += bad.height
+                for reason, count in bad.group_by(pl.col(REASON).str.replace(r" '.*'$| \(.*\)$| \[.*\]$| [-0-9.e+]+$", "")).len().iter_rows():
+                    reasons[reason] = reasons.get(reason, 0) + count
+                if progress is not None:
+                    progress(rows)
+        except BaseException:
+            # Whatever was written must be known to be removed (ingest_file discards staging).
+            for write in writes:
+                if write.exception() is None:
+                    staging.record(table, table_root, write.result())
+            raise
         for write in writes:
             staging.record(table, table_root, write.result())
         # The hash was computed in the background meanwhile; a repeat of a completed ingest stops here
