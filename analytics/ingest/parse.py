@@ -233,6 +233,25 @@ def parse_float(raw: pl.Expr, dtype: pl.DataType, decimal_comma: bool = False) -
     return text.cast(pl.Float64, strict=False)
 
 
+def float_column(frame: pl.DataFrame, raw: str, out: str, decimal_comma: bool = False) -> pl.DataFrame:
+    """Add ``out``: Float64 parsed from column ``raw``.
+
+    Text is cast directly; only values that fail are tried again with blanks trimmed (and decimal
+    commas), so the common clean file pays for one cast and no string copies.
+    """
+    dtype = frame.schema[raw]
+    if dtype.is_numeric():
+        return frame.with_columns(pl.col(raw).cast(pl.Float64).alias(out))
+    text = pl.col(raw).cast(pl.String)
+    frame = frame.with_columns((text.str.replace(",", ".", literal=True) if decimal_comma else text).cast(pl.Float64, strict=False).alias(out))
+    missed = frame.select(pl.col(out).is_null() & pl.col(raw).is_not_null()).to_series()
+    if not missed.any():
+        return frame
+    rows = missed.arg_true()
+    retry = frame.select(parse_float(pl.col(raw), dtype, decimal_comma)).filter(missed).to_series()
+    return frame.with_columns(frame.get_column(out).scatter(rows, retry))
+
+
 def is_blank(raw: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.String:
         return raw.is_null() | (raw.str.strip_chars() == "")

@@ -15,7 +15,7 @@ import polars as pl
 
 from analytics.errors import InputFileError
 from analytics.ingest.mapping import ImportMapping
-from analytics.ingest.parse import TS_GAP, TS_UTC, RepeatedHours, is_blank, parse_float, timestamp_columns
+from analytics.ingest.parse import TS_GAP, TS_UTC, RepeatedHours, float_column, is_blank, timestamp_columns
 from analytics.ingest.sources import ROW
 from analytics.schemas import MACHINE_ID_PATTERN, EventKind
 
@@ -218,25 +218,23 @@ def validate_readings(
     the rows that fail (:func:`reason_messages`).
     """
     frame = shaped.frame
-    value_dtype = frame.schema[VALUE_RAW]
-    ts_dtype = frame.schema[TS_RAW]
     frame = _attach_sensors(frame, sensors)
     frame = timestamp_columns(frame, TS_RAW, mapping.timestamp, tz, repeated)
     value, ts = pl.col("value"), pl.col(TS_UTC)
     lo, hi = pl.col("min_value"), pl.col("max_value")
     limit = pl.lit(now).cast(pl.Datetime("us", "UTC")) + pl.duration(seconds=future_tolerance_s)
+    # Blank and unparseable share a code here (6 and 10 are told apart on the failing rows only,
+    # in reason_messages): a blank test on every row would copy every string.
     code = (
         pl.when(pl.col("__pair_code").is_not_null()).then(pl.col("__pair_code"))
-        .when(is_blank(pl.col(TS_RAW), ts_dtype)).then(6)
         .when(pl.col(TS_GAP)).then(7)
         .when(ts.is_null()).then(8)
         .when(ts > limit).then(9)
-        .when(is_blank(pl.col(VALUE_RAW), value_dtype)).then(10)
         .when(value.is_null()).then(11)
         .when(~value.is_finite()).then(12)
         .when((value < lo) | (value > hi)).then(13)
     )
-    frame = frame.with_columns(parse_float(pl.col(VALUE_RAW), value_dtype, mapping.decimal_comma).alias("value"))
+    frame = float_column(frame, VALUE_RAW, "value", mapping.decimal_comma)
     return frame.with_columns(code.cast(pl.UInt8).alias(CODE), ts.alias("ts")).drop(TS_GAP, TS_UTC, "__pair_code")
 
 
@@ -256,6 +254,13 @@ def reason_messages(bad: pl.DataFrame, shaped: Shaped) -> pl.DataFrame:
         "ts": pl.lit(shaped.ts_column),
         "value": pl.col(COLUMN),
     }
+    bad = bad.with_columns(
+        pl.when((pl.col(CODE) == 8) & is_blank(pl.col(TS_RAW), bad.schema[TS_RAW])).then(6)
+        .when((pl.col(CODE) == 11) & is_blank(pl.col(VALUE_RAW), bad.schema[VALUE_RAW])).then(10)
+        .otherwise(pl.col(CODE))
+        .cast(pl.UInt8)
+        .alias(CODE)
+    )
     reason: pl.Expr = pl.lit(None, pl.String)
     where: pl.Expr = pl.lit(None, pl.String)
     for code, (template, column) in REASONS.items():
