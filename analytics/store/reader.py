@@ -7,7 +7,7 @@ it hands out is sandboxed to that factory's directory: ``read_parquet('../other/
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -122,11 +122,3 @@ class FactoryReader:
 
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
-    """UTC start and end of a local calendar day."""
-    zone = ZoneInfo(tz)
-    start = datetime(day.year, day.month, day.day, tzinfo=zone)
-    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
-    return start.astimezone(UTC), end.astimezone(UTC)
