@@ -172,5 +172,6 @@ def test_sensor_added_later_accepts_its_readings(acme, write_file):
     text = "machine_id,sensor,ts,value\nPUMP-02,motor_temp,2026-01-01 09:00:00,41.5\n"
     assert ingest_file(acme, "acme", write_file("m1.csv", text), now=NOW).quarantined == 1
     acme.registry.add_sensor("acme", "PUMP-02", SensorSpec(name="motor_temp", unit="°C", min=-20, max=150, interval="10s"))
-    assert ingest_file(acme, "acme", write_file("m2.csv", text), now=NOW).accepted == 1
+    # The same file again, forced: what was quarantined for the unknown sensor now goes in.
+    assert ingest_file(acme, "acme", write_file("m1.csv", text), now=NOW, force=True).accepted == 1
     assert [s.sensor for s in acme.registry.sensors("acme", "PUMP-02")] == ["flow", "motor_temp", "pressure"]
