@@ -377,7 +377,7 @@ class _ReadingsDedupe:
 
         Only the keys inside a run's key range are searched.
         """
-        stored = pl.Series("__stored", [None] * keys.len(), dtype=pl.Float64)
+        stored = pl.select(pl.repeat(None, keys.len(), dtype=pl.Float64).alias("__stored")).to_series()
         for run in runs:
             if run.height == 0:
                 continue
