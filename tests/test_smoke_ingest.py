@@ -175,3 +175,22 @@ def test_sensor_added_later_accepts_its_readings(acme, write_file):
     # The same file again, forced: what was quarantined for the unknown sensor now goes in.
     assert ingest_file(acme, "acme", write_file("m1.csv", text), now=NOW, force=True).accepted == 1
     assert [s.sensor for s in acme.registry.sensors("acme", "PUMP-02")] == ["flow", "motor_temp", "pressure"]
+
+
+def test_repeats_of_chunks_beyond_the_memory_budget_are_found_in_staged_files(tmp_path, write_file):
+    """Chunks of 2 readings keep only 16 in memory; repeats of the file's first rows at its end
+    must be found by reading the staged files back."""
+    from analytics.config import HubSettings
+    from analytics.schemas import PlantDescription
+    from analytics.store.hub import Hub
+    from tests.conftest import PLANT
+
+    hub = Hub.open(settings=HubSettings(ingest_chunk_rows=2), data_dir=tmp_path / "hub")
+    hub.registry.register_plant(PlantDescription.model_validate(PLANT))
+    rows = [f"CNC-01,spindle_temp,2026-01-01 09:00:{s:02d},{s}" for s in range(40)]
+    repeats = rows[:3] + ["CNC-01,spindle_temp,2026-01-01 09:00:03,99"]  # 3 exact repeats, 1 conflict
+    path = write_file("late.csv", "machine_id,sensor,ts,value\n" + "\n".join(rows + repeats) + "\n")
+    result = ingest_file(hub, "acme", path, now=NOW)
+    assert (result.accepted, result.duplicate, result.quarantined) == (40, 3, 1)
+    assert FactoryReader(hub, "acme").quarantine().collect().get_column("reason").to_list() == ["conflicts with the stored value 3.0"]
+    assert FactoryReader(hub, "acme").readings().collect().height == 40

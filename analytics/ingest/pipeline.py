@@ -311,7 +311,7 @@ def reading_key(sid: pl.Expr, ts: pl.Expr) -> pl.Expr:
 @dataclass
 class _Run:
     """What one earlier chunk of the file stored: per-sensor time ranges, kept in memory, and the
-    rows themselves, kept only until the next chunk (later they are re-read from the staged
+    rows' keys, kept while they fit the memory budget (later they are re-read from the staged
     files, and only where a new chunk overlaps their time ranges)."""
 
     ranges: pl.DataFrame  # SID, lo, hi
@@ -322,16 +322,18 @@ class _Run:
 class _ReadingsDedupe:
     """De-duplicates readings on (sensor id, ts) against earlier chunks of the file and the lake.
 
-    Memory stays bounded by the chunk size: earlier chunks leave only their per-sensor time
-    ranges behind. A file in time order never overlaps them (no re-reading at all); a late or
-    repeated row makes just the overlapping sensors of the overlapping chunks be read back.
+    Memory stays bounded: earlier chunks leave their per-sensor time ranges behind, and their keys
+    only within a fixed budget. A file in time order never overlaps them; a late or repeated row
+    is looked up in the kept keys, or makes just the overlapping sensors of older chunks be read
+    back from their staged files.
     Lookups are binary searches in sorted Int128 keys (which hash slowly but compare fast).
     """
 
-    def __init__(self, hub: Hub, factory_id: str, sensors: pl.DataFrame) -> None:
+    def __init__(self, hub: Hub, factory_id: str, sensors: pl.DataFrame, memory_budget: int) -> None:
         self.hub = hub
         self.factory_id = factory_id
         self.sensors = sensors
+        self.memory_budget = memory_budget
         self.runs: list[_Run] = []
 
     def _read(self, files: list[str], wanted: pl.DataFrame, t0: datetime, t1: datetime) -> pl.DataFrame:
@@ -395,12 +397,20 @@ class _ReadingsDedupe:
         return stored
 
     def remember(self, new: pl.DataFrame, staged: Future[list[AddAction]]) -> None:
-        """Record the rows a chunk stored (``new``, sorted by sensor id and ts) and their files."""
-        for run in self.runs:
-            run.rows = None  # older chunks are re-read from their files if ever needed
+        """Record the rows a chunk stored (``new``, sorted by sensor id and ts) and their files.
+
+        The keys of the most recent chunks stay in memory up to ``memory_budget`` readings
+        (24 bytes each); older chunks are re-read from their files if ever needed.
+        """
         ranges = new.group_by(SID).agg(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi"))
         keys = new.select(reading_key(pl.col(SID), pl.col("ts")).alias(KEY), "value")
         self.runs.append(_Run(ranges, staged, keys))
+        held = 0
+        for run in reversed(self.runs):
+            if run.rows is not None:
+                held += run.rows.height
+                if held > self.memory_budget:
+                    run.rows = None
 
     def split(self, good: pl.DataFrame, days: list[str]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         """(new rows, distinct valid rows, exact duplicates, conflicts with ``__reason``).
@@ -476,7 +486,8 @@ def _run(
     machines = pl.Series([m.machine_id for m in hub.registry.machines(factory_id)], dtype=pl.String)
     result = IngestResult(source, table, "ok", ingest_id)
     quality = QualityAccumulator(sensors, tz, settings.flatline_min_samples)
-    dedupe = _ReadingsDedupe(hub, factory_id, sensors)
+    # Keys of up to eight chunks stay in memory (about 190 MB at the default chunk size).
+    dedupe = _ReadingsDedupe(hub, factory_id, sensors, memory_budget=8 * settings.ingest_chunk_rows)
     reasons: dict[str, int] = {}
     tol = settings.future_tolerance.total_seconds()
     table_root = lake.table_path(factory_id, table)
