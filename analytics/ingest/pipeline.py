@@ -397,13 +397,13 @@ class _ReadingsDedupe:
         return stored
 
     def remember(self, new: pl.DataFrame, staged: Future[list[AddAction]]) -> None:
-        """Record the rows a chunk stored (``new``, sorted by sensor id and ts) and their files.
+        """Record the rows a chunk stored (``new`` from :meth:`split`, with its keys) and their files.
 
         The keys of the most recent chunks stay in memory up to ``memory_budget`` readings
         (24 bytes each); older chunks are re-read from their files if ever needed.
         """
         ranges = new.group_by(SID).agg(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi"))
-        keys = new.select(reading_key(pl.col(SID), pl.col("ts")).alias(KEY), "value")
+        keys = new.select(KEY, "value")
         self.runs.append(_Run(ranges, staged, keys))
         held = 0
         for run in reversed(self.runs):
@@ -413,7 +413,7 @@ class _ReadingsDedupe:
                     run.rows = None
 
     def split(self, good: pl.DataFrame, days: list[str]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-        """(new rows, distinct valid rows, exact duplicates, conflicts with ``__reason``).
+        """(new rows with their ``__key``, distinct valid rows, exact duplicates, conflicts with ``__reason``).
 
         Rows come back sorted by (sensor id, ts); the first occurrence in the file wins within
         the file, and what is stored wins over the file.
@@ -462,7 +462,8 @@ class _ReadingsDedupe:
         empty = firsts.clear()
         dup = pl.concat(duplicates) if duplicates else empty
         con = pl.concat(conflicts) if conflicts else empty.with_columns(pl.lit(None, pl.String).alias(REASON))
-        return new.drop(KEY), firsts.drop(KEY), dup.drop(KEY), con.drop(KEY)
+        # ``new`` keeps its keys for remember(); the caller drops them before writing.
+        return new, firsts.drop(KEY), dup.drop(KEY), con.drop(KEY)
 
 
 def _run(
@@ -536,7 +537,7 @@ def _run(
                     conflicts = conflicts.with_columns(
                         pl.col(SENSOR).replace_strict(shaped.value_columns, default=mapping.value_column).alias(COLUMN)
                     )
-                    new_rows = new.with_columns(_sensor_names(sensors, "machine_id", "sensor"))
+                    new_rows = new.drop(KEY).with_columns(_sensor_names(sensors, "machine_id", "sensor"))
                     # Quality counts need nothing from later chunks: computed on the writer thread.
                     writer.submit(quality.add_blank, shaped.blank_cells)
                     writes_done.append(writer.submit(quality.add_chunk, distinct, new, dup, bad, conflicts))
