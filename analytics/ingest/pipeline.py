@@ -138,9 +138,10 @@ def _existing(hub: Hub, factory_id: str, table: str, staging: _Staging, days: li
     )
 
 
-def _split_duplicates(good: pl.DataFrame, key: list[str], existing: pl.DataFrame | None, compare: str | None) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(new rows, exact duplicates, conflicting rows with a reason) of ``good``.
+def _split_duplicates(good: pl.DataFrame, key: list[str], existing: pl.DataFrame | None, compare: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(new rows, exact duplicates, conflicting rows with a reason) of ``good``, for events.
 
+    Rows with the same ``key`` are exact duplicates when ``compare`` is equal too, else conflicts.
     First occurrence in file order wins inside the file; what is stored wins over the file.
     """
     first = pl.struct(key).is_first_distinct()
@@ -149,35 +150,27 @@ def _split_duplicates(good: pl.DataFrame, key: list[str], existing: pl.DataFrame
     conflicts = []
     duplicates = []
     if repeats.height:
-        if compare is None:
-            duplicates.append(repeats)
-        else:
-            paired = repeats.join(firsts.select(*key, pl.col(compare).alias("__first"), pl.col(ROW).alias("__first_row")), on=key, how="left")
-            same = paired.get_column(compare) == paired.get_column("__first")
-            duplicates.append(paired.filter(same).drop("__first", "__first_row"))
-            conflicts.append(
-                paired.filter(~same).with_columns(
-                    pl.format("duplicate key with a different value (first at row {})", pl.col("__first_row")).alias(REASON)
-                ).drop("__first", "__first_row")
-            )
+        paired = repeats.join(firsts.select(*key, pl.col(compare).alias("__first"), pl.col(ROW).alias("__first_row")), on=key, how="left")
+        same = paired.get_column(compare) == paired.get_column("__first")
+        duplicates.append(paired.filter(same).drop("__first", "__first_row"))
+        conflicts.append(
+            paired.filter(~same).with_columns(
+                pl.format("duplicate key with a different value (first at row {})", pl.col("__first_row")).alias(REASON)
+            ).drop("__first", "__first_row")
+        )
     new = firsts
     if existing is not None and existing.height:
-        if compare is None:
-            hit = new.join(existing.select(key).unique(), on=key, how="semi")
-            duplicates.append(hit)
-            new = new.join(existing.select(key), on=key, how="anti")
-        else:
-            stored = existing.select(*key, pl.col(compare).alias("__stored")).unique(subset=key, keep="first")
-            joined = new.join(stored, on=key, how="left")
-            found = joined.get_column("__stored").is_not_null()
-            same = (joined.get_column("__stored") == joined.get_column(compare)).fill_null(False)
-            duplicates.append(joined.filter(found & same).drop("__stored"))
-            conflicts.append(
-                joined.filter(found & ~same).with_columns(
-                    pl.format("conflicts with the stored value {}", pl.col("__stored")).alias(REASON)
-                ).drop("__stored")
-            )
-            new = joined.filter(~found).drop("__stored")
+        stored = existing.select(*key, pl.col(compare).alias("__stored")).unique(subset=key, keep="first")
+        joined = new.join(stored, on=key, how="left")
+        found = joined.get_column("__stored").is_not_null()
+        same = (joined.get_column("__stored") == joined.get_column(compare)).fill_null(False)
+        duplicates.append(joined.filter(found & same).drop("__stored"))
+        conflicts.append(
+            joined.filter(found & ~same).with_columns(
+                pl.format("conflicts with the stored value {}", pl.col("__stored")).alias(REASON)
+            ).drop("__stored")
+        )
+        new = joined.filter(~found).drop("__stored")
     dup = pl.concat(duplicates, how="diagonal_relaxed") if duplicates else good.clear()
     con = pl.concat(conflicts, how="diagonal_relaxed") if conflicts else good.clear().with_columns(pl.lit(None, pl.String).alias(REASON))
     return new, dup, con
@@ -497,7 +490,8 @@ def _run(
     repeated = RepeatedHours()
 
     def prepared() -> Iterator[tuple[int, pl.DataFrame, pl.DataFrame, Shaped | None]]:
-        """(rows, good, bad) per chunk: reading, shaping and validating, which need no lake state."""
+        """(rows read, good rows, failing rows with reasons, the shaped chunk for readings) per
+        chunk: reading, shaping and validating, which need no lake state."""
         for chunk in read_chunks(path, mapping, settings.ingest_chunk_rows):
             if table == "readings":
                 shaped = shape_readings(chunk, mapping, str(path))
@@ -539,7 +533,7 @@ def _run(
                     )
                     new_rows = new.drop(KEY).with_columns(_sensor_names(sensors, "machine_id", "sensor"))
                     # Quality counts need nothing from later chunks: computed on the writer thread.
-                    writer.submit(quality.add_blank, shaped.blank_cells)
+                    writes_done.append(writer.submit(quality.add_blank, shaped.blank_cells))
                     writes_done.append(writer.submit(quality.add_chunk, distinct, new, dup, bad, conflicts))
                     bad = pl.concat([bad, conflicts.with_columns(pl.col(COLUMN).alias(REASON_COLUMN))], how="diagonal_relaxed")
                 else:

@@ -26,6 +26,13 @@ from analytics.store.hub import Hub
 GAP_FACTOR = 1.5
 _KEY = [MACHINE, SENSOR]
 _COUNTS = ["received", "accepted", "duplicate", "quarantined", "invalid", "blank", "distinct_ts", "gaps", "flatline_stretches"]
+_PARTS_SCHEMA: dict[str, pl.DataType] = {
+    MACHINE: pl.String(),
+    SENSOR: pl.String(),
+    **{name: pl.Int64() for name in _COUNTS},
+    **{name: pl.Float64() for name in ("longest_gap_s", "longest_flatline_s", "interval_s")},
+    **{name: pl.Datetime("us", "UTC") for name in ("first_ts", "last_ts")},
+}
 # "received" = valid distinct + exact repeats + conflicts + failed rows (blank wide cells apart).
 
 
@@ -113,16 +120,8 @@ class QualityAccumulator:
         parts += [f for f in self.by_name if f.height]
         if not parts:
             return pl.DataFrame(schema=QUALITY_SCHEMA)
-        merged = pl.concat(parts, how="diagonal_relaxed")
-        for name in _COUNTS:
-            if name not in merged.columns:
-                merged = merged.with_columns(pl.lit(0, pl.Int64).alias(name))
-        for name in ("longest_gap_s", "longest_flatline_s", "interval_s"):
-            if name not in merged.columns:
-                merged = merged.with_columns(pl.lit(None, pl.Float64).alias(name))
-        for name in ("first_ts", "last_ts"):
-            if name not in merged.columns:
-                merged = merged.with_columns(pl.lit(None, pl.Datetime("us", "UTC")).alias(name))
+        # An empty frame of every column first, so columns no chunk produced exist (as nulls).
+        merged = pl.concat([pl.DataFrame(schema=_PARTS_SCHEMA), *parts], how="diagonal_relaxed")
         agg = merged.group_by(_KEY).agg(
             *[pl.col(c).fill_null(0).sum() for c in _COUNTS],
             pl.col("first_ts").min(),
