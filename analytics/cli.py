@@ -7,7 +7,7 @@ import logging
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import polars as pl
 import typer
@@ -18,11 +18,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from analytics.config import get_settings
 from analytics.errors import HubError
 from analytics.ingest.mapping import ImportMapping, load_mapping
 from analytics.ingest.pipeline import IngestResult, ingest_file
 from analytics.schemas import FactorySpec, MachineSpec, SensorSpec, load_plant
 from analytics.store.hub import Hub
+
+if TYPE_CHECKING:  # the simulator pulls in SciPy: import it only for the commands that use it
+    from analytics.simulate.plans import SimulationConfig
 
 app = typer.Typer(help="Factory Data Hub: register factories, ingest sensor data, run the hub.", no_args_is_help=True, pretty_exceptions_enable=False)
 factory_app = typer.Typer(help="Register, list, export and delete factories (tenants).", no_args_is_help=True)
@@ -255,8 +259,8 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _progress() -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"), TimeElapsedColumn(), console=err, transient=True)
+def _progress(unit: str = "rows") -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} " + unit), TimeElapsedColumn(), console=err, transient=True)
 
 
 def _ingest_folder(hub: Hub, factory: str, folder: Path | None, spec: ImportMapping | None, once: bool, interval: float) -> None:
@@ -340,15 +344,69 @@ def bench_ingest(
     print(json.dumps(figures))
 
 
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option(help="Folder to write (must not exist or be empty, unless --force).")],
+    factories: Annotated[int, typer.Option(help="Number of factories.")] = 3,
+    machines: Annotated[int, typer.Option(help="Machines per factory.")] = 8,
+    days: Annotated[int, typer.Option(help="Days to simulate.")] = 30,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives byte-identical files.")] = 1,
+    start: Annotated[Optional[str], typer.Option(help="First local day (YYYY-MM-DD); default 2026-09-01.")] = None,
+    interval: Annotated[str, typer.Option(help="Sampling interval (10s, 1min, 5min ...).")] = "1min",
+    timezone: Annotated[Optional[str], typer.Option(help="Factories' IANA time zone; default from settings.")] = None,
+    failure_rate: Annotated[float, typer.Option(help="Multiplies every degradation onset rate.")] = 1.0,
+    sensor_faults: Annotated[bool, typer.Option(help="Inject dropouts, stuck values, spikes and error codes.")] = True,
+    workers: Annotated[Optional[int], typer.Option(help="Parallel processes (default: one per core).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing simulation in OUT.")] = False,
+) -> None:
+    """Simulate factories with known truth: the files they would send, and what really happened."""
+    from analytics.simulate import simulate_hub
+
+    config = _simulation_config(
+        factories=factories, machines=machines, days=days, seed=seed, start=start, interval=interval,
+        timezone=timezone, failure_rate=failure_rate, sensor_faults=sensor_faults,
+    )
+    with _progress("factories") as bar:
+        task = bar.add_task("simulating", total=config.factories)
+        result = simulate_hub(config, out, workers=workers, force=force, progress=lambda _: bar.advance(task))
+    table = Table("factory", "gateway", "machines", "files", "readings", "failures", "sensor faults")
+    for f in result.factories:
+        table.add_row(f["factory_id"], f["gateway"], str(len(f["machines"])), f"{f['files']:,}", f"{f['readings']:,}", str(f["failures"]), str(f["sensor_faults"]))
+    err.print(table)
+    err.print(f"written to {out} (ground truth under {out / 'truth'})", markup=False, highlight=False)
+    print(json.dumps(result.figures()))
+
+
+def _simulation_config(**values: object) -> SimulationConfig:
+    from analytics.simulate.plans import SimulationConfig
+
+    values = {k: v for k, v in values.items() if v is not None}
+    values.setdefault("timezone", get_settings().default_timezone)
+    try:
+        return SimulationConfig(**values)
+    except ValidationError as exc:
+        raise HubError(_first_error(exc)) from exc
+
+
 @demo_app.command("build")
 def demo_build(
-    samples: Annotated[Path, typer.Option(help="Folder of sample data with plant and mapping files.")] = Path("data_samples"),
+    samples: Annotated[Optional[Path], typer.Option(help="Build from this folder of factory folders instead of simulating.")] = None,
+    factories: Annotated[int, typer.Option(help="Simulated factories.")] = 3,
+    days: Annotated[int, typer.Option(help="Simulated days, ending yesterday.")] = 30,
+    machines: Annotated[int, typer.Option(help="Machines per simulated factory.")] = 8,
+    seed: Annotated[int, typer.Option(help="Simulation seed.")] = 7,
 ) -> None:
-    """Register the demo factories from data_samples/ and ingest their data."""
-    from analytics.demo import build_demo
+    """Build the demo hub: simulate factories up to yesterday (or take --samples) and ingest them."""
+    from analytics.demo import build_demo, simulate_demo
 
     hub = _hub()
-    for factory_id, results in build_demo(hub, samples).items():
+    if samples is None:
+        samples = simulate_demo(hub.settings, factories=factories, days=days, machines=machines, seed=seed)
+        err.print(f"simulated {factories} factories x {days} days in {samples}", markup=False, highlight=False)
+    with _progress("files") as bar:
+        task = bar.add_task("ingesting", total=None)
+        built = build_demo(hub, samples, on_file=lambda total: bar.update(task, total=total, advance=1))
+    for factory_id, results in built.items():
         readings = sum(r.accepted for r in results if r.table == "readings")
         events = sum(r.accepted for r in results if r.table == "events")
         skipped = sum(r.status == "skipped" for r in results)

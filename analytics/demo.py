@@ -18,10 +18,13 @@ content it has already ingested, and registering a plant again only updates it.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 
+from analytics.config import HubSettings
 from analytics.errors import InputFileError
 from analytics.ingest.mapping import ImportMapping, load_mapping
 from analytics.ingest.pipeline import IngestResult, ingest_file
@@ -49,17 +52,20 @@ def factory_folders(samples: Path) -> list[Path]:
 
 
 def data_files(folder: Path) -> tuple[list[Path], list[Path]]:
-    """(readings files, events files) of a factory folder, each sorted by name.
+    """(readings files, events files) of a factory folder and its sub-folders, in path order.
 
-    Data files are recognised by suffix, so ``SOURCE.md`` or a script beside them is ignored;
-    hidden files (editor and OS droppings such as ``.~lock``) are skipped.
+    Sub-folders hold deliveries (``incoming/2026-09-02/...``): sorting by path ingests them in the
+    order they arrived. Data files are recognised by suffix, so ``SOURCE.md`` or a script beside
+    them is ignored; hidden files and folders (editor and OS droppings such as ``.~lock``) are
+    skipped.
     """
     files = sorted(
-        p for p in folder.iterdir()
-        if p.is_file() and p.suffix.lower() in DATA_SUFFIXES and not p.name.startswith(".")
+        p for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in DATA_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
     events = [p for p in files if p.name.lower().startswith(EVENTS_PREFIX)]
-    readings = [p for p in files if p not in events]
+    readings = [p for p in files if not p.name.lower().startswith(EVENTS_PREFIX)]
     return readings, events
 
 
@@ -78,7 +84,9 @@ def _mappings(folder: Path) -> tuple[ImportMapping, ImportMapping]:
     return readings, events
 
 
-def build_factory(hub: Hub, folder: Path, *, now: datetime | None = None) -> tuple[str, list[IngestResult]]:
+def build_factory(
+    hub: Hub, folder: Path, *, now: datetime | None = None, on_file: Callable[[], None] | None = None
+) -> tuple[str, list[IngestResult]]:
     """Register the factory described in ``folder`` and ingest its files; (factory id, results)."""
     plant_path = _first_existing(folder, PLANT_FILES)
     if plant_path is None:
@@ -105,23 +113,55 @@ def build_factory(hub: Hub, folder: Path, *, now: datetime | None = None) -> tup
         if result.quarantined:
             log.warning("%s/%s: %d rows quarantined: %s", factory.factory_id, path.name, result.quarantined, result.reasons)
         results.append(result)
+        if on_file:
+            on_file()
     return factory.factory_id, results
 
 
-def build_demo(hub: Hub, samples: Path, *, now: datetime | None = None) -> dict[str, list[IngestResult]]:
+def build_demo(
+    hub: Hub, samples: Path, *, now: datetime | None = None, on_file: Callable[[int], None] | None = None
+) -> dict[str, list[IngestResult]]:
     """Register every sample factory in ``samples`` and ingest its data; results by factory id.
 
     Idempotent: a second run re-registers the same plants and skips every file already ingested
     (status ``"skipped"``), so nothing is stored twice. ``now`` is the reference for "timestamp in
-    the future" (default: the clock). Raises :class:`InputFileError` for an unreadable plant,
-    mapping or data file; files ingested before the error stay ingested, and a re-run continues.
+    the future" (default: the clock). ``on_file(total)`` is called after each file with the number
+    of files in all. Raises :class:`InputFileError` for an unreadable plant, mapping or data file;
+    files ingested before the error stay ingested, and a re-run continues.
     """
     samples = Path(samples)
     folders = factory_folders(samples)
     if not folders:
         log.warning("%s: no sub-folder with a plant file (%s)", samples, ", ".join(PLANT_FILES))
+    total = sum(len(r) + len(e) for r, e in map(data_files, folders))
+    tick = (lambda: on_file(total)) if on_file else None
     built: dict[str, list[IngestResult]] = {}
     for folder in folders:
-        factory_id, results = build_factory(hub, folder, now=now)
+        factory_id, results = build_factory(hub, folder, now=now, on_file=tick)
         built.setdefault(factory_id, []).extend(results)
     return built
+
+
+def simulate_demo(settings: HubSettings, *, factories: int = 3, days: int = 30, machines: int = 8, seed: int = 7) -> Path:
+    """Simulate the demo factories up to yesterday (factory-local) under ``data_dir/simulated``.
+
+    A simulation already there with the same parameters is reused, whatever day it started on:
+    re-simulating from another start would send the hub different values for the readings it
+    already holds (which it quarantines as conflicts). For fresh dates, start from an empty data
+    folder (``make clean``).
+    """
+    from analytics.simulate import SimulationConfig, simulate_hub
+    from analytics.simulate.output import MANIFEST, read_manifest
+
+    today = datetime.now(ZoneInfo(settings.default_timezone)).date()
+    config = SimulationConfig(
+        factories=factories, machines=machines, days=days, seed=seed,
+        start=today - timedelta(days=days), timezone=settings.default_timezone,
+    )
+    out = Path(settings.data_dir) / "simulated"
+    wanted = config.model_dump(mode="json", exclude={"start"})
+    if (out / MANIFEST).is_file() and {k: v for k, v in read_manifest(out)["config"].items() if k != "start"} == wanted:
+        log.info("reusing the simulation in %s", out)
+        return out
+    simulate_hub(config, out, force=True)
+    return out

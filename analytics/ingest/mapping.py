@@ -56,6 +56,8 @@ class ImportMapping(BaseModel):
     ``long``: one row per reading with machine, sensor, timestamp and value columns.
     ``wide``: one row per time stamp and one column per sensor (``sensors`` maps source column
     to sensor name; without it every column other than time and machine is a sensor).
+    ``missing_sensor_columns: ignore`` lets one mapping list the columns of several machine
+    types, whose files each hold only their own; a file must still hold at least one of them.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -75,6 +77,7 @@ class ImportMapping(BaseModel):
     sensor_column: str = "sensor"
     value_column: str = "value"
     sensors: dict[str, str] | None = None
+    missing_sensor_columns: Literal["error", "ignore"] = "error"
 
     @field_validator("machine_id")
     @classmethod

@@ -92,9 +92,14 @@ def shape_readings(chunk: pl.DataFrame, mapping: ImportMapping, path: str) -> Sh
     needed = [ts_col] + ([] if mapping.machine_id is not None else [mapping.machine_column])
     _require(path, columns, needed)
     if mapping.sensors is not None:
-        _require(path, columns, list(mapping.sensors))
-        sensor_columns = list(mapping.sensors)
-        names = dict(mapping.sensors)
+        if mapping.missing_sensor_columns == "error":
+            _require(path, columns, list(mapping.sensors))
+        sensor_columns = [c for c in mapping.sensors if c in columns]
+        if not sensor_columns:
+            raise InputFileError(
+                path, f"none of the mapping's sensor columns ({', '.join(repr(c) for c in mapping.sensors)}) is in the file", row=1
+            )
+        names = {c: mapping.sensors[c] for c in sensor_columns}
     else:
         skip = {ts_col, mapping.machine_column}
         sensor_columns = [c for c in columns if c not in skip]
