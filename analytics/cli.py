@@ -7,7 +7,7 @@ import logging
 import sys
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import polars as pl
 import typer
@@ -62,11 +62,11 @@ def _hub() -> Hub:
 # --- factories ---------------------------------------------------------------------------------
 @factory_app.command("add")
 def factory_add(
-    factory_id: Annotated[Optional[str], typer.Argument(help="Factory id (lower case, digits, - and _).")] = None,
+    factory_id: Annotated[str | None, typer.Argument(help="Factory id (lower case, digits, - and _).")] = None,
     name_ko: Annotated[str, typer.Option(help="Display name in Korean.")] = "",
     name_en: Annotated[str, typer.Option(help="Display name in English.")] = "",
-    timezone: Annotated[Optional[str], typer.Option(help="IANA time zone; default from settings.")] = None,
-    plant: Annotated[Optional[Path], typer.Option(help="Plant description (YAML/JSON): factory, machines, sensors.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA time zone; default from settings.")] = None,
+    plant: Annotated[Path | None, typer.Option(help="Plant description (YAML/JSON): factory, machines, sensors.")] = None,
 ) -> None:
     """Register a factory, or a whole plant from a description file."""
     hub = _hub()
@@ -143,8 +143,8 @@ def machine_add(
     factory: Annotated[str, typer.Option(help="Factory id.")],
     type_: Annotated[str, typer.Option("--type", help="Machine type, e.g. cnc_spindle, pump.")],
     model: Annotated[str, typer.Option(help="Make and model.")] = "",
-    install_date: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD.")] = None,
-    sensor: Annotated[Optional[list[str]], typer.Option(help="name:unit:min:max:interval (repeatable).")] = None,
+    install_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD.")] = None,
+    sensor: Annotated[list[str] | None, typer.Option(help="name:unit:min:max:interval (repeatable).")] = None,
 ) -> None:
     """Register a machine with its sensors."""
     try:
@@ -206,15 +206,15 @@ def _quality_table(quality: pl.DataFrame) -> Table:
 
 @app.command()
 def ingest(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files to ingest (CSV, Parquet, Excel).")] = None,
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files to ingest (CSV, Parquet, Excel).")] = None,
     factory: Annotated[str, typer.Option(help="Factory id the data belongs to.")] = ...,  # type: ignore[assignment]
-    format_: Annotated[Optional[str], typer.Option("--format", help="long | wide (default: from mapping, else long).")] = None,
-    mapping: Annotated[Optional[Path], typer.Option(help="Mapping file (YAML/JSON) for columns, time and encoding.")] = None,
-    table: Annotated[Optional[str], typer.Option(help="readings | events.")] = None,
-    encoding: Annotated[Optional[str], typer.Option(help="utf-8 | cp949 | euc-kr (default: detect).")] = None,
-    delimiter: Annotated[Optional[str], typer.Option(help="CSV delimiter (default: detect).")] = None,
+    format_: Annotated[str | None, typer.Option("--format", help="long | wide (default: from mapping, else long).")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="Mapping file (YAML/JSON) for columns, time and encoding.")] = None,
+    table: Annotated[str | None, typer.Option(help="readings | events.")] = None,
+    encoding: Annotated[str | None, typer.Option(help="utf-8 | cp949 | euc-kr (default: detect).")] = None,
+    delimiter: Annotated[str | None, typer.Option(help="CSV delimiter (default: detect).")] = None,
     force: Annotated[bool, typer.Option(help="Re-process files whose content was ingested before.")] = False,
-    watch_dir: Annotated[Optional[Path], typer.Option(help="Drop folder to watch; files move to processed/ or failed/.")] = None,
+    watch_dir: Annotated[Path | None, typer.Option(help="Drop folder to watch; files move to processed/ or failed/.")] = None,
     inbox: Annotated[bool, typer.Option(help="Scan the factory's own inbox once.")] = False,
     once: Annotated[bool, typer.Option(help="With --watch-dir: scan once and exit.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between scans of --watch-dir.")] = 5.0,
@@ -334,7 +334,7 @@ def lake_vacuum(
 @bench_app.command("ingest")
 def bench_ingest(
     rows: Annotated[int, typer.Option(help="Rows of the generated long-form CSV.")] = 5_000_000,
-    workdir: Annotated[Optional[Path], typer.Option(help="Scratch folder (default: a temporary one).")] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one).")] = None,
     repeat: Annotated[int, typer.Option(min=1, help="Alternating runs of baseline and hub; medians are reported.")] = 3,
 ) -> None:
     """Ingest a generated CSV with full validation and dedupe; compare with DuckDB's own COPY."""
@@ -351,12 +351,12 @@ def simulate(
     machines: Annotated[int, typer.Option(help="Machines per factory.")] = 8,
     days: Annotated[int, typer.Option(help="Days to simulate.")] = 30,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives byte-identical files.")] = 1,
-    start: Annotated[Optional[str], typer.Option(help="First local day (YYYY-MM-DD); default 2026-09-01.")] = None,
+    start: Annotated[str | None, typer.Option(help="First local day (YYYY-MM-DD); default 2026-09-01.")] = None,
     interval: Annotated[str, typer.Option(help="Sampling interval (10s, 1min, 5min ...).")] = "1min",
-    timezone: Annotated[Optional[str], typer.Option(help="Factories' IANA time zone; default from settings.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="Factories' IANA time zone; default from settings.")] = None,
     failure_rate: Annotated[float, typer.Option(help="Multiplies every degradation onset rate.")] = 1.0,
     sensor_faults: Annotated[bool, typer.Option(help="Inject dropouts, stuck values, spikes and error codes.")] = True,
-    workers: Annotated[Optional[int], typer.Option(help="Parallel processes (default: one per core).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Parallel processes (default: one per core).")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing simulation in OUT.")] = False,
 ) -> None:
     """Simulate factories with known truth: the files they would send, and what really happened."""
@@ -390,7 +390,7 @@ def _simulation_config(**values: object) -> SimulationConfig:
 
 @demo_app.command("build")
 def demo_build(
-    samples: Annotated[Optional[Path], typer.Option(help="Build from this folder of factory folders instead of simulating.")] = None,
+    samples: Annotated[Path | None, typer.Option(help="Build from this folder of factory folders instead of simulating.")] = None,
     factories: Annotated[int, typer.Option(help="Simulated factories.")] = 3,
     days: Annotated[int, typer.Option(help="Simulated days, ending yesterday.")] = 30,
     machines: Annotated[int, typer.Option(help="Machines per simulated factory.")] = 8,

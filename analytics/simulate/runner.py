@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analytics.errors import AlreadyExistsError
-from analytics.simulate.output import FactoryWriter, summary_to_dict, write_manifest
+from analytics.simulate.output import FactoryWriter, summary_to_dict, write_manifest, write_source_note
 from analytics.simulate.plans import SimulationConfig, plan_factory
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ def simulate_hub(
                         progress(summaries[futures[future]])
         factories = [summaries[i] for i in range(config.factories)]
         write_manifest(staging, config, factories)
+        write_source_note(staging, config, factories)
         if out.exists():
             retired = out.parent / f".{out.name}.replaced-{os.getpid()}"
             out.rename(retired)
