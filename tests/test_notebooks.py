@@ -5,12 +5,59 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from analytics.ingest import ingest_file
+from analytics.simulate.machines import MACHINE_TYPES
 from tests.conftest import NOW
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+def _run(notebook: Path) -> list[object]:
+    """Execute the code cells in one namespace; the value of each cell's last line."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    namespace: dict[str, object] = {}
+    results = []
+    for cell in cells:
+        if cell["cell_type"] == "code":
+            code = "".join(cell["source"])
+            *body, last = code.rstrip().split("\n")
+            exec(compile("\n".join(body), str(notebook), "exec"), namespace)
+            try:
+                results.append(eval(compile(last, str(notebook), "eval"), namespace))
+            except SyntaxError:
+                exec(compile(last, str(notebook), "exec"), namespace)
+                results.append(None)
+    return results
+
+
+def _check_explore_the_lake(results: list) -> None:
+    assert results[0] == ["acme"]
+    assert results[1].height == 1 and results[1]["n"].to_list() == [1]
+    assert results[-2]["reason"].to_list() == ["outside valid range [-20.0, 200.0]"]
+
+
+def _check_simulated_degradation(results: list) -> None:
+    assert results[1]["outcome"].to_list() == ["failure"]
+    differences = results[2]
+    moved = differences.filter("moved_by_mode")["max |difference| before failure"]
+    unmoved = differences.filter(~pl.col("moved_by_mode"))["max |difference| before failure"]
+    assert set(differences.filter("moved_by_mode")["sensor"]) == {"vibration_rms", "bearing_temp"}
+    assert (moved > 1).all() and (unmoved == 0).all()
+    summary = results[-1]
+    assert summary.height == sum(len(e) for t in MACHINE_TYPES.values() for e in t.effects.values())
+    # Every named sensor moved the documented way, by more than three noise standard deviations.
+    assert (summary["change"].sign() == summary["direction"]).all()
+    assert (summary["in noise sd"].abs() > 3).all()
+
+
+CHECKS = {"01_explore_the_lake.ipynb": _check_explore_the_lake, "02_simulated_degradation.ipynb": _check_simulated_degradation}
+
+
+def test_every_notebook_is_checked() -> None:
+    assert sorted(CHECKS) == [n.name for n in NOTEBOOKS]
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
@@ -20,19 +67,8 @@ def test_notebook_code_runs(notebook: Path, acme, write_file, monkeypatch) -> No
     from analytics.config import get_settings
 
     get_settings.cache_clear()
-    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
-    namespace: dict[str, object] = {}
-    results = []
-    for cell in cells:
-        if cell["cell_type"] == "code":
-            code = "".join(cell["source"])
-            *body, last = code.rstrip().split("\n")
-            exec(compile("\n".join(body), str(notebook), "exec"), namespace)  # noqa: S102
-            try:
-                results.append(eval(compile(last, str(notebook), "eval"), namespace))  # noqa: S307
-            except SyntaxError:
-                exec(compile(last, str(notebook), "exec"), namespace)  # noqa: S102
-    get_settings.cache_clear()
-    assert results[0] == ["acme"]
-    assert results[1].height == 1 and results[1]["n"].to_list() == [1]
-    assert results[-2]["reason"].to_list() == ["outside valid range [-20.0, 200.0]"]
+    try:
+        results = _run(notebook)
+    finally:
+        get_settings.cache_clear()
+    CHECKS[notebook.name]([r for r in results if r is not None])

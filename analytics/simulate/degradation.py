@@ -71,8 +71,9 @@ class BearingWear(DegradationMode):
     so damage grows exponentially with running time: ``s(u) = (exp(k u) - 1) / (exp(k) - 1)`` with
     ``k = 4``. For most of the lead time the change is small (an early bearing defect shows only in
     high-frequency envelope spectra, not in overall RMS), then overall vibration velocity rises
-    several-fold (ISO 10816 zone A/B, under 2.8 mm/s, into zone D, above 7 mm/s) and friction
-    heats the bearing housing by 15-25 °C. Lead time 80-240 running hours (one to three weeks
+    four- to six-fold, from ISO 10816 zone A/B (under 2.8 mm/s) into zone D (above 7.1 mm/s) at a
+    job's typical speed (a slow job stays in zone C), and friction heats the bearing housing by
+    15-25 °C. Lead time 80-240 running hours (one to three weeks
     of two shifts), the longest of the modes; a failure needs a bearing replacement, 8-24 h.
     """
 

@@ -130,7 +130,7 @@ def shop_temperature(clock: Clock, calendar: FactoryCalendar, seed: int, factory
     seasonal = 17 - 12 * np.cos(2 * np.pi * (doy - 25) / 365.25)
     daily = 3 * np.cos(2 * np.pi * (clock.local["minute_of_day"].to_numpy() / 1440 - 15 / 24))
     plant_heat = thermal_lag(2.0 * calendar.producing.astype(float), clock.per_hour)
-    weather = ar1(gen, clock.n, 36 * clock.per_hour, 2.0)
+    weather = ar1(gen, clock.n, 36 * clock.per_hour, 1.5)
     return seasonal + daily + plant_heat + weather
 
 
@@ -222,7 +222,9 @@ class _EpisodeResolver:
         clock, used = self.clock, self.used
         lead_samples = lead_h * clock.per_hour
         base = used[onset - 1] if onset else 0
-        fail = int(np.searchsorted(used, base + lead_samples, side="left"))
+        # The sample after the one that completes the lead: the machine has run the whole lead
+        # time when it fails, and was running just before.
+        fail = int(np.searchsorted(used, base + lead_samples, side="left")) + 1
         next_pm = self.pm[self.pm > onset]
         pm_at = int(next_pm[0]) if len(next_pm) else clock.n
         visible = _visible_from(mode, used, base, lead_samples, onset, min(fail, pm_at, clock.n))
