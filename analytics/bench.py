@@ -146,7 +146,184 @@ def bench_ingest(rows: int, workdir: Path | None = None, console: Console | None
     }
 
 
+# --- features ------------------------------------------------------------------------------------
+FEATURE_SENSORS = {
+    # name: (unit, valid min, valid max)
+    "motor_current": ("A", 0, 200),
+    "vibration_rms": ("mm/s", 0, 50),
+    "bearing_temp": ("°C", -20, 150),
+    "motor_temp": ("°C", -20, 180),
+    "oil_temp": ("°C", -20, 150),
+    "pressure": ("bar", 0, 40),
+    "flow": ("m³/h", 0, 500),
+    "speed": ("rpm", 0, 4000),
+    "spindle_load": ("%", 0, 200),
+    "power": ("kW", 0, 200),
+}
+
+
+def generate_feature_lake(data_dir: str, rows: int, seed: int = 0) -> dict[str, float]:
+    """A factory lake of ``rows`` long-form readings: 100 machines x 10 sensors at 1-minute
+    intervals (timestamps = rows / 1000), written as the ingest writes it (one sorted file per
+    local date, one Delta commit). Machines switch between off, idle and running, so operating
+    state detection does real work."""
+    from analytics.schemas import PlantDescription
+    from analytics.store.hub import Hub
+
+    machines = 100
+    steps = max(1, rows // (machines * len(FEATURE_SENSORS)))
+    hub = Hub.open(data_dir=data_dir)
+    hub.registry.register_plant(
+        PlantDescription.model_validate(
+            {
+                "factory": {"id": BENCH_FACTORY, "timezone": "Asia/Seoul"},
+                "machines": [
+                    {
+                        "id": f"M{i:03d}",
+                        "type": "pump",
+                        "sensors": [{"name": n, "unit": u, "min": lo, "max": hi, "interval": "1min"} for n, (u, lo, hi) in FEATURE_SENSORS.items()],
+                    }
+                    for i in range(machines)
+                ],
+            }
+        )
+    )
+    rng = np.random.default_rng(seed)
+    start = np.datetime64("2026-01-04T15:00:00", "us")  # local midnight, Asia/Seoul
+    ts = start + np.arange(steps).astype("timedelta64[m]").astype("timedelta64[us]")
+    # Operating state per machine and minute: runs and stops of random length.
+    state = (rng.random((machines, steps // 30 + 1)) * 3).astype(np.int8).repeat(30, axis=1)[:, :steps]
+    load = np.where(state == 2, 0.4 + 0.6 * rng.random((machines, steps)), 0.0)
+    frames = []
+    for k, name in enumerate(FEATURE_SENSORS):
+        base = {0: 0.0, 1: 5.0, 2: 20.0}
+        level = np.vectorize(base.get)(state) if name == "motor_current" else 10.0 + 3 * k
+        values = level + 30 * load + rng.normal(0, 1.0, (machines, steps))
+        frames.append(
+            pl.DataFrame(
+                {
+                    "machine_id": pl.Series([f"M{i:03d}" for i in range(machines)]).gather(np.repeat(np.arange(machines), steps)),
+                    "sensor": name,
+                    "ts": np.tile(ts, machines),
+                    "value": np.abs(values).ravel().round(3),
+                }
+            )
+        )
+    frame = (
+        pl.concat(frames)
+        .with_columns(pl.col("ts").dt.replace_time_zone("UTC"), pl.lit(BENCH_FACTORY).alias("factory_id"))
+        .sort("machine_id", "sensor", "ts")
+        .with_columns(pl.col("ts").dt.convert_time_zone("Asia/Seoul").dt.date().cast(pl.String).alias("date"))
+    )
+    adds = hub.lake.stage(BENCH_FACTORY, "readings", frame, "bench", presorted=True)
+    hub.lake.commit(BENCH_FACTORY, "readings", adds)
+    return {"rows": frame.height, "files": len(adds)}
+
+
+def _features_run(data_dir: str) -> dict[str, float]:
+    from analytics.features import build_features
+    from analytics.features.kernels import warm_up
+    from analytics.store.hub import Hub
+
+    hub = Hub.open(data_dir=data_dir)
+    # Numba's runtime starts on the first compiled call (about a second per process, whatever
+    # the data): measured apart, as the baselines' library start-up is not timed either.
+    start = time.perf_counter()
+    warm_up()
+    warm = time.perf_counter() - start
+    start = time.perf_counter()
+    run = build_features(hub, BENCH_FACTORY, window="1h")
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds, "jit_start_seconds": warm, "readings": run.readings, "sensor_rows": run.sensor_rows,
+        "peak_rss_mb": peak_rss_mb(), **{f"stage_{k}": v for k, v in run.times.seconds.items()},
+    }
+
+
+def _snapshot(data_dir: str) -> list[str]:
+    from analytics.store.hub import Hub
+
+    return Hub.open(data_dir=data_dir).lake.snapshot_files(BENCH_FACTORY, "readings")
+
+
+def _scan_run(data_dir: str) -> dict[str, float]:
+    """The floor: DuckDB's sum and count over the same Parquet files."""
+    import duckdb
+
+    files = _snapshot(data_dir)
+    con = duckdb.connect()
+    start = time.perf_counter()
+    con.sql("SELECT sum(value), count(*) FROM read_parquet(?)", params=[files]).fetchall()
+    return {"seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()}
+
+
+def _pandas_run(data_dir: str) -> dict[str, float]:
+    """The straightforward pandas way: read, ``set_index("ts")``, group by machine and sensor,
+    resample to 1 h and aggregate (the linear form; see STACK_NOTES for the quadratic trap).
+    Same window statistics; no operating state (which only makes pandas' job easier)."""
+    import pandas as pd
+
+    files = _snapshot(data_dir)
+    start = time.perf_counter()
+    frame = pd.concat([pd.read_parquet(f, columns=["machine_id", "sensor", "ts", "value"]) for f in files])
+    frame["square"] = frame["value"] ** 2
+    grouped = frame.set_index("ts").groupby(["machine_id", "sensor"])
+    value = grouped.resample("1h")["value"]
+    table = value.agg(["count", "mean", "std", "min", "max", "first", "last"])
+    for q in (0.1, 0.5, 0.9):
+        table[f"q{int(q * 100)}"] = value.quantile(q)
+    table["rms"] = np.sqrt(grouped.resample("1h")["square"].mean())
+    table["kurtosis"] = value.apply(lambda v: v.kurt())
+    return {"seconds": time.perf_counter() - start, "windows": len(table), "peak_rss_mb": peak_rss_mb()}
+
+
+def bench_features(rows: int, workdir: Path | None = None, console: Console | None = None, repeat: int = 3) -> dict[str, float]:
+    """Figures: feature pipeline rows/s against DuckDB's plain scan and pandas, in fresh
+    processes, alternating ``repeat`` times; medians."""
+    console = console or Console(stderr=True)
+    runs: dict[str, list[dict[str, float]]] = {"features": [], "scan": [], "pandas": []}
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        console.log(f"generating a lake of {rows:,} readings")
+        generated = _child(["generate", tmp, str(rows)])
+        for attempt in range(repeat):
+            for kind in ("scan", "features", "pandas"):
+                if kind == "pandas" and attempt and rows > 5_000_000:
+                    continue  # minutes per run: once is enough to know the order of magnitude
+                console.log(f"run {attempt + 1}/{repeat}: {kind}")
+                runs[kind].append(_child([kind, tmp]))
+                if kind == "features":
+                    # The next run recomputes from scratch: drop the stored features.
+                    import shutil
+
+                    shutil.rmtree(Path(tmp) / "factories" / BENCH_FACTORY / "features", ignore_errors=True)
+    n = generated["rows"]
+    median = {k: statistics.median(r["seconds"] for r in v) for k, v in runs.items()}
+    stages = {k.removeprefix("stage_"): round(statistics.median(r[k] for r in runs["features"]), 3) for k in runs["features"][0] if k.startswith("stage_")}
+    return {
+        "rows": n,
+        "repeat": repeat,
+        "window": "1h",
+        "seconds": round(median["features"], 3),
+        "rows_per_s": round(n / median["features"]),
+        "scan_rows_per_s": round(n / median["scan"]),
+        "pandas_rows_per_s": round(n / median["pandas"]),
+        "ratio_to_scan": round(median["scan"] / median["features"], 4),
+        "speedup_vs_pandas": round(median["pandas"] / median["features"], 2),
+        "jit_start_seconds": round(statistics.median(r["jit_start_seconds"] for r in runs["features"]), 3),
+        "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs["features"]), 1),
+        "pandas_peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs["pandas"]), 1),
+        "stage_seconds": stages,  # summed over the threads that run dates in parallel
+    }
+
+
 if __name__ == "__main__":
     kind, *rest = sys.argv[1:]
-    figures = _duckdb_copy(*rest) if kind == "duckdb" else _hub_ingest(*rest)
-    print(json.dumps(figures))
+    children = {
+        "duckdb": _duckdb_copy,
+        "hub": _hub_ingest,
+        "generate": lambda d, r: generate_feature_lake(d, int(r)),
+        "features": _features_run,
+        "scan": _scan_run,
+        "pandas": _pandas_run,
+    }
+    print(json.dumps(children[kind](*rest)))

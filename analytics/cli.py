@@ -344,6 +344,19 @@ def bench_ingest(
     print(json.dumps(figures))
 
 
+@bench_app.command("features")
+def bench_features(
+    rows: Annotated[int, typer.Option(help="Readings in the generated lake (100 machines x 10 sensors).")] = 20_000_000,
+    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one).")] = None,
+    repeat: Annotated[int, typer.Option(min=1, help="Alternating runs of each; medians are reported.")] = 3,
+) -> None:
+    """The 1-hour feature set over a generated lake, against DuckDB's plain scan and pandas."""
+    from analytics.bench import bench_features as run
+
+    figures = run(rows, workdir, console=err, repeat=repeat)
+    print(json.dumps(figures))
+
+
 @app.command()
 def simulate(
     out: Annotated[Path, typer.Option(help="Folder to write (must not exist or be empty, unless --force).")],

@@ -69,6 +69,20 @@ class FactoryReader:
                 frame = frame.filter(pl.col("ts") < _utc(end))
         return frame
 
+    def partition(self, table: str, day: date) -> tuple[pl.LazyFrame, int]:
+        """One local-date partition of a table and the number of files it is stored in (a single
+        file is in the table's sort order; several are each sorted but not merged)."""
+        spec = TABLES[table]
+        files = self.hub.lake.snapshot_files(self.factory_id, table, dates=[day])
+        if not files:
+            return pl.LazyFrame(schema=spec.schema), 0
+        frame = pl.scan_parquet(files, schema=spec.schema, hive_partitioning=False, glob=False)
+        return frame.filter(pl.col("factory_id") == self.factory_id), len(files)
+
+    def dates(self, table: str = "readings") -> list[date]:
+        """Local dates that hold data in a table."""
+        return sorted(date.fromisoformat(d) for d in self.hub.lake.files_per_partition(self.factory_id, table))
+
     def readings(
         self,
         start: datetime | None = None,
@@ -106,13 +120,13 @@ class FactoryReader:
                 listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
                 columns = ", ".join(f'"{c}"' for c in spec.schema)
                 con.execute(
-                    f"CREATE VIEW {name} AS SELECT {columns} "  # noqa: S608
+                    f"CREATE VIEW {name} AS SELECT {columns} "
                     f"FROM read_parquet([{listing}], hive_partitioning = false)"
                 )
             else:
                 empty = pl.DataFrame(schema=spec.schema).to_arrow()
                 con.register(f"_{name}_empty", empty)
-                con.execute(f"CREATE TABLE {name} AS SELECT * FROM _{name}_empty")  # noqa: S608
+                con.execute(f"CREATE TABLE {name} AS SELECT * FROM _{name}_empty")
                 con.unregister(f"_{name}_empty")
         con.execute("SET allowed_directories = [?]", [str(root) + "/"])
         con.execute("SET enable_external_access = false")
