@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import date
+import time
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -34,11 +35,13 @@ machine_app = typer.Typer(help="Register machines and their sensors.", no_args_i
 lake_app = typer.Typer(help="Lake maintenance: compaction and vacuum.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks: print one JSON line of figures last.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+features_app = typer.Typer(help="Machine-health features over the lake.", no_args_is_help=True)
 app.add_typer(factory_app, name="factory")
 app.add_typer(machine_app, name="machine")
 app.add_typer(lake_app, name="lake")
 app.add_typer(bench_app, name="bench")
 app.add_typer(demo_app, name="demo")
+app.add_typer(features_app, name="features")
 
 console = Console()
 # Errors go to stderr as plain text: no markup (file names may hold brackets) and no wrapping
@@ -355,6 +358,63 @@ def bench_features(
 
     figures = run(rows, workdir, console=err, repeat=repeat)
     print(json.dumps(figures))
+
+
+# --- features ----------------------------------------------------------------------------------
+def _dates(day: list[str] | None, start: str | None, end: str | None) -> list[date] | None:
+    try:
+        if day:
+            return sorted(date.fromisoformat(d) for d in day)
+        if start or end:
+            if not (start and end):
+                raise HubError("give both --start and --end (local dates, inclusive)")
+            first, last = date.fromisoformat(start), date.fromisoformat(end)
+            return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    except ValueError as exc:
+        raise HubError(f"dates are YYYY-MM-DD: {exc}") from exc
+    return None
+
+
+@features_app.command("build")
+def features_build(
+    factory: Annotated[str, typer.Option(help="Factory id.")],
+    window: Annotated[list[str] | None, typer.Option(help="Window size(s): 10min, 1h, 1d (default: all of the feature set).")] = None,
+    day: Annotated[list[str] | None, typer.Option("--date", help="Local date(s) to (re)compute; default: every date with readings.")] = None,
+    start: Annotated[str | None, typer.Option(help="First local date of a range.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last local date of a range (inclusive).")] = None,
+) -> None:
+    """Compute and store a factory's features (incremental: only the dates given, plus the later
+    dates whose trailing context they change)."""
+    from analytics.features import MACHINE_HEALTH, build_features
+
+    hub = _hub()
+    hub.registry.factory(factory)
+    dates = _dates(day, start, end)
+    table = Table("window", "dates computed", "dates refreshed", "readings", "sensor rows", "machine rows", "seconds")
+    for size in window or list(MACHINE_HEALTH.windows):
+        with _progress("dates") as bar:
+            task = bar.add_task(f"features {size}", total=len(dates) if dates is not None else None)
+            started = time.perf_counter()
+            run = build_features(hub, factory, dates, window=size, progress=lambda _d, t=task: bar.advance(t))
+        table.add_row(size, str(len(run.computed)), str(len(run.refreshed)), f"{run.readings:,}", f"{run.sensor_rows:,}", f"{run.machine_rows:,}", f"{time.perf_counter() - started:.1f}")
+    console.print(table)
+
+
+@features_app.command("rules")
+def features_rules(
+    factory: Annotated[str, typer.Option(help="Factory id.")],
+    refit: Annotated[bool, typer.Option(help="Fit every machine's rule again (then rebuild the features).")] = False,
+) -> None:
+    """Show (fitting where missing) each machine's operating-state rule."""
+    from analytics.features import fit_state_rules
+
+    hub = _hub()
+    hub.registry.factory(factory)
+    rules = fit_state_rules(hub, factory, refit=refit)
+    table = Table("machine", "load sensor", "off below", "running from", "fitted on")
+    for rule in rules.values():
+        table.add_row(rule.machine_id, rule.sensor, f"{rule.off_below:.4g}", f"{rule.run_above:.4g}", f"{rule.fitted_from[:10]} .. {rule.fitted_to[:10]}")
+    console.print(table)
 
 
 @app.command()
