@@ -173,15 +173,22 @@ def build_features(
     run.times.add("context", started)
 
     started = time.perf_counter()
-    sensor_columns = ["machine_id", "sensor", "window_start", "window_end", *[c for c in feature_set.columns("sensor")]]
+    sensor_columns = ["machine_id", "sensor", "window_start", "window_end", *feature_set.columns("sensor")]
     machine_columns = [*MACHINE_KEY, "window_end", *feature_set.columns("machine"), *[c.name for c in feature_set.cross]]
-    for day in sorted([*computed, *follow]):
-        s = sensor.filter(pl.col("__date") == day).select(sensor_columns).sort("machine_id", "sensor", "window_start")
-        m = machine.filter(pl.col("__date") == day) if machine is not None else pl.DataFrame()
-        m = m.select([c for c in machine_columns if c in m.columns]).sort(*MACHINE_KEY) if m.height else pl.DataFrame(schema={c: pl.Float64 for c in machine_columns})
+    sensor_by_date = sensor.partition_by("__date", as_dict=True)
+    machine_by_date = machine.partition_by("__date", as_dict=True) if machine is not None else {}
+
+    def write(day: date) -> tuple[int, int]:
+        s = sensor_by_date.get((day,), sensor.clear()).select(sensor_columns).sort("machine_id", "sensor", "window_start")
+        m = machine_by_date.get((day,))
+        m = m.select([c for c in machine_columns if c in m.columns]).sort(*MACHINE_KEY) if m is not None else pl.DataFrame(schema={c: pl.Float64 for c in machine_columns})
         store.write(feature_set, window, day, {"sensor": s, "machine": m})
-        run.sensor_rows += s.height
-        run.machine_rows += m.height
+        return s.height, m.height
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="features-write") as pool:
+        for s_rows, m_rows in pool.map(write, sorted([*computed, *follow])):
+            run.sensor_rows += s_rows
+            run.machine_rows += m_rows
     run.times.add("write", started)
     run.computed = sorted(computed)
     run.refreshed = follow

@@ -315,20 +315,27 @@ def trailing_context(sensor: pl.DataFrame, grid_width_s: float, horizons: Iterab
     else:
         index = pl.col("window_start").dt.epoch("s") // int(grid_width_s)
     frame = sensor.sort("machine_id", "sensor", "window_start").with_columns(index.alias("__i"), n.alias("__n"), s1.alias("__s1"), s2.alias("__s2"))
+    # One sorted index over all series, each series shifted far past the previous one's end, so
+    # a rolling window never reaches into another series: one pass per statistic instead of a
+    # rolling window per group.
+    series_no = ((pl.col("machine_id") != pl.col("machine_id").shift()) | (pl.col("sensor") != pl.col("sensor").shift())).fill_null(True).cum_sum()
+    span = frame.select((pl.col("__i").max() - pl.col("__i").min() + 1).fill_null(1)).item()
+    longest = max((round(parse_duration_seconds(h) / (86400 if daily else grid_width_s)) for h in horizons), default=1)
+    frame = frame.with_columns((series_no.cast(pl.Int64) * (span + longest + 1) + pl.col("__i") - pl.col("__i").min()).alias("__g"))
     exprs = []
     for horizon in horizons:
         size = max(1, round(parse_duration_seconds(horizon) / (86400 if daily else grid_width_s)))
         spec = {"window_size": f"{size}i", "closed": "left"}
-        total_n = pl.col("__n").rolling_sum_by("__i", **spec).over("machine_id", "sensor")
-        total_s1 = pl.col("__s1").rolling_sum_by("__i", **spec).over("machine_id", "sensor")
-        total_s2 = pl.col("__s2").rolling_sum_by("__i", **spec).over("machine_id", "sensor")
+        total_n = pl.col("__n").rolling_sum_by("__g", **spec)
+        total_s1 = pl.col("__s1").rolling_sum_by("__g", **spec)
+        total_s2 = pl.col("__s2").rolling_sum_by("__g", **spec)
         mean = pl.when(total_n > 0).then(total_s1 / total_n)
         var = pl.when(total_n > 1).then(((total_s2 - total_s1**2 / total_n) / (total_n - 1)).clip(lower_bound=0.0))
         exprs += [
             mean.alias(f"mean_{horizon}"),
             var.sqrt().alias(f"std_{horizon}"),
-            pl.col("min").rolling_min_by("__i", **spec).over("machine_id", "sensor").alias(f"min_{horizon}"),
-            pl.col("max").rolling_max_by("__i", **spec).over("machine_id", "sensor").alias(f"max_{horizon}"),
+            pl.col("min").rolling_min_by("__g", **spec).alias(f"min_{horizon}"),
+            pl.col("max").rolling_max_by("__g", **spec).alias(f"max_{horizon}"),
         ]
     frame = frame.with_columns(exprs)
     frame = frame.with_columns(
@@ -337,7 +344,7 @@ def trailing_context(sensor: pl.DataFrame, grid_width_s: float, horizons: Iterab
             for h in horizons
         ]
     )
-    return frame.drop("__i", "__n", "__s1", "__s2")
+    return frame.drop("__i", "__g", "__n", "__s1", "__s2")
 
 
 def event_context(machine: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
