@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -28,12 +28,13 @@ from analytics.features.pipeline import (
     StageTimes,
     event_context,
     partition_features,
+    rules_table,
     trailing_context,
     window_grid,
 )
 from analytics.features.state import StateRule, fit_state_rule, load_sensor
 from analytics.features.store import FeatureStore
-from analytics.schemas import parse_duration_seconds
+from analytics.schemas import TS_DTYPE, parse_duration_seconds
 from analytics.store.hub import Hub
 from analytics.store.reader import FactoryReader
 
@@ -96,7 +97,9 @@ def fit_state_rules(hub: Hub, factory_id: str, *, days: int | None = None, refit
 
 
 def _lookback_days(feature_set: FeatureSet) -> int:
-    return max((math.ceil(parse_duration_seconds(h) / 86400) for h in feature_set.trailing), default=0)
+    """Local dates a trailing horizon can reach back: one more than its length in days, since
+    7 x 24 h before a local midnight lies in the 8th date before when a DST change shortened one."""
+    return max((math.ceil(parse_duration_seconds(h) / 86400) + 1 for h in feature_set.trailing), default=0)
 
 
 def _raw(frame: pl.DataFrame, feature_set: FeatureSet) -> pl.DataFrame:
@@ -125,12 +128,24 @@ def build_features(
     catalog = sensor_catalog(hub, factory_id)
     run.times.add("state_rules", started)
 
+    table = rules_table(rules, catalog)
+    load_pairs = table.select("machine_id", "sensor")
+    longest_tolerance = timedelta(microseconds=int(table.get_column("tolerance_us").max() or 0))
+
     def one_date(day: date) -> tuple[int, PartitionFeatures | None]:
         started = time.perf_counter()
         lazy, _ = reader.partition("readings", day)
         frame = lazy.select("machine_id", "sensor", "ts", "value").collect()
+        # The load sensors' last samples of the previous date give the first minutes their state.
+        day_start = datetime.combine(day, datetime.min.time(), ZoneInfo(tz)).astimezone(UTC)
+        before, files = reader.partition("readings", day - timedelta(days=1))
+        prior = (
+            before.filter(pl.col("ts") >= day_start - longest_tolerance).join(load_pairs.lazy(), on=["machine_id", "sensor"], how="semi")
+            .select("machine_id", "sensor", "ts", "value").collect()
+            if files and frame.height else None
+        )
         run.times.add("read", started)
-        features = partition_features(frame, day, tz, window, feature_set, rules, catalog, run.times) if frame.height else None
+        features = partition_features(frame, day, tz, window, feature_set, rules, catalog, run.times, prior) if frame.height else None
         return frame.height, features
 
     # Dates on parallel threads: Polars and the compiled kernels release the GIL, and a date at
@@ -175,13 +190,19 @@ def build_features(
     started = time.perf_counter()
     sensor_columns = ["machine_id", "sensor", "window_start", "window_end", *feature_set.columns("sensor")]
     machine_columns = [*MACHINE_KEY, "window_end", *feature_set.columns("machine"), *[c.name for c in feature_set.cross]]
+    machine_empty = pl.DataFrame(
+        schema={
+            c: pl.String if c == "machine_id" else TS_DTYPE if c in {"window_start", "window_end"} else pl.Int64 if c == "alarms" else pl.Float64
+            for c in machine_columns
+        }
+    )
     sensor_by_date = sensor.partition_by("__date", as_dict=True)
     machine_by_date = machine.partition_by("__date", as_dict=True) if machine is not None else {}
 
     def write(day: date) -> tuple[int, int]:
         s = sensor_by_date.get((day,), sensor.clear()).select(sensor_columns).sort("machine_id", "sensor", "window_start")
         m = machine_by_date.get((day,))
-        m = m.select([c for c in machine_columns if c in m.columns]).sort(*MACHINE_KEY) if m is not None else pl.DataFrame(schema={c: pl.Float64 for c in machine_columns})
+        m = m.select([c for c in machine_columns if c in m.columns]).sort(*MACHINE_KEY) if m is not None else machine_empty
         store.write(feature_set, window, day, {"sensor": s, "machine": m})
         return s.height, m.height
 

@@ -86,7 +86,7 @@ class FeatureSet:
 
 _SENSOR_STATS = (
     Feature("n", "sensor", "samples received in the window (any state)", "count"),
-    Feature("n_used", "sensor", "samples the statistics are computed on: while running, or all if the state is unknown", "count"),
+    Feature("n_used", "sensor", "samples the statistics are computed on: those while running (all, for a machine without a load sensor)", "count"),
     Feature("share_missing", "sensor", "1 - samples received / samples expected at the sensor's nominal interval", "1"),
     Feature("mean", "sensor", "mean while running", "sensor"),
     Feature("std", "sensor", "sample standard deviation (ddof 1) while running", "sensor"),

@@ -12,7 +12,7 @@ starting Numba's own parallel runtime costs each process.
 Inputs are plain arrays of one partition: ``ts`` (int64 µs, UTC), ``value`` (float64, NaN =
 missing), ``series_start`` (start index of each (machine, sensor) series, plus the length at the
 end), and per sample ``use`` (1 where the sample counts for the health statistics: the machine was
-running, or its state is unknown). Windows are ``floor((ts + offset) / width)``.
+running, or it has no load sensor to tell). Windows are ``floor((ts + offset) / width)``.
 """
 
 from __future__ import annotations
@@ -120,7 +120,8 @@ def _window_stats(ts, value, use, i, j, out, k, buf):
     rms = np.sqrt(sq / n)
     out[k, 13] = rms
     out[k, 14] = peak
-    if m2 > 0.0:
+    # A variance at rounding level is no variance (SciPy's test): a flat line has no kurtosis.
+    if m2 > 0.0 and m2 / n > (2.220446049250313e-16 * mean) ** 2:
         # Excess kurtosis, biased (Fisher): scipy.stats.kurtosis's default.
         out[k, 15] = (m4 / n) / (m2 / n) ** 2 - 3.0
 
@@ -167,7 +168,7 @@ def window_statistics(ts, value, use, series_start, width, offset):
 @nb.njit(cache=True, nogil=True)
 def as_of_state(ts, series_start, series_machine, state_ts, state, machine_start, tolerance):
     """The operating state of each sample: that of its machine's latest state sample at or before
-    it, no older than ``tolerance`` µs; -1 where there is none (state unknown).
+    it, no older than ``tolerance[machine]`` µs; -1 where there is none (state unknown).
 
     Each series and each machine's state samples are sorted by time, so this is a merge, not a
     join: one forward walk per series.
@@ -181,11 +182,12 @@ def as_of_state(ts, series_start, series_machine, state_ts, state, machine_start
         end = machine_start[m + 1]
         if p == end:
             continue
+        limit = tolerance[m]
         for q in range(series_start[s], series_start[s + 1]):
             t = ts[q]
             while p + 1 < end and state_ts[p + 1] <= t:
                 p += 1
-            if state_ts[p] <= t and t - state_ts[p] <= tolerance:
+            if state_ts[p] <= t and t - state_ts[p] <= limit:
                 out[q] = state[p]
     return out
 
@@ -196,4 +198,4 @@ def warm_up() -> None:
     ts = np.arange(4, dtype=np.int64)
     bounds = np.array([0, 4], dtype=np.int64)
     window_statistics(ts, np.ones(4), np.ones(4, dtype=np.bool_), bounds, np.int64(2), np.int64(0))
-    as_of_state(ts, bounds, np.zeros(1, dtype=np.int64), ts, np.zeros(4, dtype=np.int8), bounds, np.int64(1))
+    as_of_state(ts, bounds, np.zeros(1, dtype=np.int64), ts, np.zeros(4, dtype=np.int8), bounds, np.ones(1, dtype=np.int64))

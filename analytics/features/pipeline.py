@@ -142,42 +142,63 @@ class SampleState:
     load: pl.DataFrame  # the load sensors' samples: machine_id, ts (µs), state
 
 
-def _rules_frame(rules: dict[str, StateRule]) -> pl.DataFrame:
-    return pl.DataFrame(
+def rules_table(rules: dict[str, StateRule], sensors: pl.DataFrame) -> pl.DataFrame:
+    """The rules as a frame (``machine_pos`` = position in machine order), with each machine's
+    as-of tolerance: a load sample stands for the state until two of its intervals have passed."""
+    table = pl.DataFrame(
         [(r.machine_id, r.sensor, r.off_below, r.run_above) for r in sorted(rules.values(), key=lambda r: r.machine_id)],
         schema={"machine_id": pl.String, "sensor": pl.String, "off_below": pl.Float64, "run_above": pl.Float64},
         orient="row",
     ).with_row_index("machine_pos")
+    intervals = sensors.select("machine_id", "sensor", "interval_s")
+    return table.join(intervals, on=["machine_id", "sensor"], how="left", maintain_order="left").with_columns(
+        (2 * pl.col("interval_s").fill_null(60.0) * 1e6).cast(pl.Int64).alias("tolerance_us")
+    ).drop("interval_s")
 
 
-def sample_state(data: SortedReadings, rules: dict[str, StateRule], tolerance_us: int) -> SampleState:
+def sample_state(data: SortedReadings, table: pl.DataFrame, prior: pl.DataFrame | None = None, since_us: int | None = None) -> SampleState:
     """Each sample's operating state: the state of its machine's load sensor at that time (as of
-    the latest load sample no older than ``tolerance_us``).
+    the latest load sample no older than the machine's tolerance; see :func:`rules_table`).
 
-    Samples count for health statistics while running; on machines without a rule (no load
-    sensor) every sample counts; while a ruled machine's state is unknown, none does.
+    ``prior`` holds load samples from just before the partition (``machine_id, sensor, ts,
+    value``), so the first samples of a date have a state too; only samples from ``since_us`` on
+    are returned in ``load``. Samples count for health statistics while running; on machines
+    without a rule (no load sensor) every sample counts; while a ruled machine's state is unknown
+    (its load sensor silent), none does.
     """
-    table = _rules_frame(rules)
     series = data.series.with_row_index("k")
     load_series = series.join(table, on=["machine_id", "sensor"], how="inner").sort("machine_pos")
     values = data.frame.get_column("value").to_numpy()
     starts, lengths = load_series.get_column("start").to_numpy(), load_series.get_column("length").to_numpy()
     index = np.concatenate([np.arange(a, a + n) for a, n in zip(starts, lengths, strict=True)]) if len(starts) else np.zeros(0, np.int64)
-    load_values = values[index]
-    off = np.repeat(load_series.get_column("off_below").to_numpy(), lengths)
-    run = np.repeat(load_series.get_column("run_above").to_numpy(), lengths)
-    load_state = np.where(load_values >= run, RUNNING, np.where(load_values >= off, IDLE, OFF)).astype(np.int8)
-    # Bounds of each ruled machine's load samples (empty where its load sensor sent nothing).
-    per_machine = np.zeros(table.height, np.int64)
-    per_machine[load_series.get_column("machine_pos").to_numpy()] = lengths
+    load = pl.DataFrame(
+        {"machine_pos": np.repeat(load_series.get_column("machine_pos").to_numpy(), lengths).astype(np.uint32), "ts": data.ts_us[index], "value": values[index]},
+        schema={"machine_pos": pl.UInt32, "ts": pl.Int64, "value": pl.Float64},
+    )
+    if prior is not None and prior.height:
+        earlier = prior.join(table.select("machine_id", "sensor", "machine_pos"), on=["machine_id", "sensor"], how="inner").select(
+            "machine_pos", pl.col("ts").dt.epoch("us").alias("ts"), "value"
+        )
+        load = pl.concat([earlier, load]).sort("machine_pos", "ts", maintain_order=True)
+    load = load.join(table.select("machine_pos", "off_below", "run_above"), on="machine_pos", how="left", maintain_order="left").with_columns(
+        pl.when(pl.col("value") >= pl.col("run_above")).then(pl.lit(RUNNING, pl.Int8))
+        .when(pl.col("value") >= pl.col("off_below")).then(pl.lit(IDLE, pl.Int8))
+        .otherwise(pl.lit(OFF, pl.Int8))
+        .alias("state")
+    )
+    per_machine = np.bincount(load.get_column("machine_pos").to_numpy(), minlength=table.height)
     machine_bounds = np.r_[0, np.cumsum(per_machine)].astype(np.int64)
     series_machine = series.join(table.select("machine_id", "machine_pos"), on="machine_id", how="left").sort("k").get_column("machine_pos").fill_null(-1).to_numpy().astype(np.int64)
-    load_ts = data.ts_us[index]
-    state = as_of_state(data.ts_us, data.bounds, series_machine, load_ts, load_state, machine_bounds, np.int64(tolerance_us))
+    state = as_of_state(
+        data.ts_us, data.bounds, series_machine, load.get_column("ts").to_numpy(), load.get_column("state").to_numpy(),
+        machine_bounds, table.get_column("tolerance_us").to_numpy().astype(np.int64),
+    )
     ruled = np.repeat(series_machine >= 0, data.lengths())
     use = np.where(ruled, state == RUNNING, True)
+    if since_us is not None:
+        load = load.filter(pl.col("ts") >= since_us)
     names = table.get_column("machine_id")
-    load = pl.DataFrame({"machine_id": names.gather(np.repeat(np.arange(table.height), per_machine)), "ts": load_ts, "state": load_state})
+    load = pl.DataFrame({"machine_id": names.gather(load.get_column("machine_pos")), "ts": load.get_column("ts"), "state": load.get_column("state")})
     return SampleState(state, use, load)
 
 
@@ -210,7 +231,7 @@ def finish_sensor_features(windows: pl.DataFrame, grid: WindowGrid, intervals: p
     vib = pl.col("vibration").fill_null(False)
     out = out.with_columns(
         pl.max_horizontal(pl.lit(0.0), 1 - pl.col("n") / expected).alias("share_missing"),
-        pl.when(vib).then(pl.col("peak") / pl.col("rms")).alias("crest"),
+        pl.when(vib & (pl.col("rms") > 0)).then(pl.col("peak") / pl.col("rms")).alias("crest"),
         *[pl.when(vib).then(pl.col(c)).alias(c) for c in ("rms", "peak", "kurtosis")],
         (pl.col("window_start") + pl.duration(seconds=length_s)).alias("window_end") if not grid.daily else pl.lit(grid.day_end).cast(TS_DTYPE).alias("window_end"),
     )
@@ -264,20 +285,19 @@ def partition_features(
     rules: dict[str, StateRule],
     sensors: pl.DataFrame,
     times: StageTimes,
+    prior: pl.DataFrame | None = None,
 ) -> PartitionFeatures:
     """Window features of one local date from its readings (``machine_id, sensor, ts, value``).
 
-    ``sensors`` describes the factory's sensors: ``machine_id, sensor, unit, interval_s``.
+    ``sensors`` describes the factory's sensors: ``machine_id, sensor, unit, interval_s``;
+    ``prior`` the load sensors' last samples of the previous date (see :func:`sample_state`).
     """
     grid = window_grid(feature_set, window, day, tz)
     started = time.perf_counter()
     data = sorted_readings(frame)
     times.add("sort", started)
     started = time.perf_counter()
-    # A load sample stands for the machine's state until the next one, up to two of its intervals.
-    load_intervals = sensors.join(_rules_frame(rules).select("machine_id", "sensor"), on=["machine_id", "sensor"], how="semi")
-    tolerance_us = int(2 * (load_intervals.get_column("interval_s").max() or 60) * 1e6)
-    state = sample_state(data, rules, tolerance_us)
+    state = sample_state(data, rules_table(rules, sensors), prior, int(grid.day_start.timestamp() * 1e6))
     times.add("state", started)
     started = time.perf_counter()
     windows = sensor_windows(data, state.use, grid)
@@ -286,12 +306,11 @@ def partition_features(
     intervals = sensors.select("machine_id", "sensor", "interval_s")
     vibration = sensors.select("machine_id", "sensor", pl.col("unit").is_in(list(feature_set.vibration_units)).alias("vibration"))
     sensor_table = finish_sensor_features(windows, grid, intervals, vibration)
-    machine = machine_windows(state.load, grid)
-    cross = cross_features(sensor_table, feature_set)
-    window_end = (pl.col("window_start") + pl.duration(seconds=grid.length_s())) if not grid.daily else pl.lit(grid.day_end).cast(TS_DTYPE)
+    # Every machine that sent anything in a window has a row, with or without a load sensor.
+    present = sensor_table.select("machine_id", "window_start", "window_end").unique()
     machine = (
-        machine.join(cross, on=["machine_id", "window_start"], how="full", coalesce=True)
-        .with_columns(window_end.alias("window_end"))
+        present.join(machine_windows(state.load, grid), on=["machine_id", "window_start"], how="left")
+        .join(cross_features(sensor_table, feature_set), on=["machine_id", "window_start"], how="left")
         .sort("machine_id", "window_start")
     )
     times.add("machine", started)
