@@ -193,7 +193,7 @@ def test_features_are_factory_scoped(simulated, tmp_path: Path) -> None:
     assert set(one["machine_id"]) & set(two["machine_id"])  # the same machine names in both ...
     assert not one.equals(two)  # ... but each store reads its own factory's data
     for bad in ("../" + second, "a/b", "..", ""):
-        with pytest.raises(Exception, match="invalid|not registered"):
+        with pytest.raises(Exception, match=r"invalid|not registered"):
             FeatureStore(hub, bad)
     assert str(FeatureStore(hub, first).root).startswith(str(hub.lake.factory_root(first)))
 

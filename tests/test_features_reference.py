@@ -102,7 +102,7 @@ def reference_state(pdf: pd.DataFrame, rules: dict[str, StateRule], intervals: d
             continue
         right = pd.DataFrame({"ts_us": load.ts_us.to_numpy(), "load_state": classify(load.value.to_numpy(), rule)})
         left = pd.DataFrame({"ts_us": rows.ts_us.to_numpy(), "pos": np.flatnonzero((pdf.machine_id == machine).to_numpy())}).sort_values("ts_us", kind="stable")
-        tolerance = int(round(2 * intervals[(machine, rule.sensor)] * US))
+        tolerance = round(2 * intervals[(machine, rule.sensor)] * US)
         merged = pd.merge_asof(left, right, on="ts_us", direction="backward", tolerance=tolerance, allow_exact_matches=True)
         state[merged.pos.to_numpy()] = merged.load_state.fillna(-1).astype(np.int64).to_numpy()
     return state
@@ -185,7 +185,7 @@ def reference_trailing(ref: Reference, tz: str, window: str) -> dict:
     windows whose start lies in [start - horizon, start) (daily: the 1 / 7 previous local dates)."""
     out = {}
     used = ref.samples[ref.samples.use & ~ref.samples.value.isna()]
-    for (machine, name), series in ref.samples.groupby(["machine_id", "sensor"]):
+    for (machine, name), _series in ref.samples.groupby(["machine_id", "sensor"]):
         windows = sorted({k[2] for k in ref.sensor if k[0] == machine and k[1] == name})
         values_by_window = {ws: g.value.to_numpy() for ws, g in used[(used.machine_id == machine) & (used.sensor == name)].groupby("ws")}
         for ws in windows:
@@ -818,15 +818,15 @@ def assert_same_tables(a: Hub, b: Hub, window: str, what: str) -> None:
         for c in left.columns:
             if c in key:
                 continue
-            l, r = left.get_column(c), right.get_column(c)
-            if l.dtype.is_float():
+            inc, full = left.get_column(c), right.get_column(c)
+            if inc.dtype.is_float():
                 # Rolling sums depend on where the frame starts: allow rounding, nothing more.
-                scale = pl.DataFrame({"l": l.abs(), "r": r.abs()}).select(pl.max_horizontal("l", "r")).to_series()
-                same = ((l - r).abs() <= FLOAT_RTOL * scale + FLOAT_ATOL) | (l.is_null() & r.is_null())
+                scale = pl.DataFrame({"i": inc.abs(), "f": full.abs()}).select(pl.max_horizontal("i", "f")).to_series()
+                same = ((inc - full).abs() <= FLOAT_RTOL * scale + FLOAT_ATOL) | (inc.is_null() & full.is_null())
             else:
-                same = (l == r) | (l.is_null() & r.is_null())
+                same = (inc == full) | (inc.is_null() & full.is_null())
             if not same.fill_null(False).all():
-                bad = left.select(key).with_columns(l.alias("incremental"), r.alias("full")).filter(~same.fill_null(False))
+                bad = left.select(key).with_columns(inc.alias("incremental"), full.alias("full")).filter(~same.fill_null(False))
                 diffs.append(f"{c}: {bad.height} rows, e.g. {bad.head(3).to_dicts()}")
         assert not diffs, f"{what} {table} differs from a full recompute:\n" + "\n".join(diffs)
 
