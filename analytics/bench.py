@@ -165,8 +165,8 @@ FEATURE_SENSORS = {
 def generate_feature_lake(data_dir: str, rows: int, seed: int = 0) -> dict[str, float]:
     """A factory lake of ``rows`` long-form readings: 100 machines x 10 sensors at 1-minute
     intervals (timestamps = rows / 1000), written as the ingest writes it (one sorted file per
-    local date, one Delta commit). Machines switch between off, idle and running, so operating
-    state detection does real work."""
+    local date, one Delta commit), with the machines' operating-state rules fitted. Machines
+    switch between off, idle and running, so state detection does real work."""
     from analytics.schemas import PlantDescription
     from analytics.store.hub import Hub
 
@@ -217,6 +217,11 @@ def generate_feature_lake(data_dir: str, rows: int, seed: int = 0) -> dict[str, 
     )
     adds = hub.lake.stage(BENCH_FACTORY, "readings", frame, "bench", presorted=True)
     hub.lake.commit(BENCH_FACTORY, "readings", adds)
+    # The operating-state rules are fitted once per machine when a factory joins, not by each
+    # feature run: fit them here, as part of the factory's history.
+    from analytics.features import fit_state_rules
+
+    fit_state_rules(hub, BENCH_FACTORY)
     return {"rows": frame.height, "files": len(adds)}
 
 
@@ -295,7 +300,7 @@ def bench_features(rows: int, workdir: Path | None = None, console: Console | No
                     # The next run recomputes from scratch: drop the stored features.
                     import shutil
 
-                    shutil.rmtree(Path(tmp) / "factories" / BENCH_FACTORY / "features", ignore_errors=True)
+                    shutil.rmtree(Path(tmp) / "factories" / BENCH_FACTORY / "features" / "machine_health", ignore_errors=True)
     n = generated["rows"]
     median = {k: statistics.median(r["seconds"] for r in v) for k, v in runs.items()}
     stages = {k.removeprefix("stage_"): round(statistics.median(r[k] for r in runs["features"]), 3) for k in runs["features"][0] if k.startswith("stage_")}

@@ -13,7 +13,7 @@ import logging
 import math
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -132,18 +132,33 @@ def build_features(
     load_pairs = table.select("machine_id", "sensor")
     longest_tolerance = timedelta(microseconds=int(table.get_column("tolerance_us").max() or 0))
 
+    # The load sensors' last samples of the previous date give a date's first minutes their
+    # state. A date of this run hands them to the next as soon as it has read its partition
+    # (dates are started in order, so the previous one is always under way); only the first date
+    # of a run reads them from the lake.
+    tails: dict[date, Future[pl.DataFrame | None]] = {day: Future() for day in wanted}
+
+    def tail_of(frame: pl.DataFrame, day: date) -> pl.DataFrame | None:
+        end = datetime.combine(day + timedelta(days=1), datetime.min.time(), ZoneInfo(tz)).astimezone(UTC)
+        return frame.filter(pl.col("ts") >= end - longest_tolerance).join(load_pairs, on=["machine_id", "sensor"], how="semi")
+
+    def prior_of(day: date) -> pl.DataFrame | None:
+        previous = day - timedelta(days=1)
+        if previous in tails:
+            return tails[previous].result()
+        before, files = reader.partition("readings", previous)
+        return tail_of(before.select("machine_id", "sensor", "ts", "value").collect(), previous) if files else None
+
     def one_date(day: date) -> tuple[int, PartitionFeatures | None]:
         started = time.perf_counter()
-        lazy, _ = reader.partition("readings", day)
-        frame = lazy.select("machine_id", "sensor", "ts", "value").collect()
-        # The load sensors' last samples of the previous date give the first minutes their state.
-        day_start = datetime.combine(day, datetime.min.time(), ZoneInfo(tz)).astimezone(UTC)
-        before, files = reader.partition("readings", day - timedelta(days=1))
-        prior = (
-            before.filter(pl.col("ts") >= day_start - longest_tolerance).join(load_pairs.lazy(), on=["machine_id", "sensor"], how="semi")
-            .select("machine_id", "sensor", "ts", "value").collect()
-            if files and frame.height else None
-        )
+        try:
+            lazy, _ = reader.partition("readings", day)
+            frame = lazy.select("machine_id", "sensor", "ts", "value").collect()
+        except BaseException as exc:
+            tails[day].set_exception(exc)
+            raise
+        tails[day].set_result(tail_of(frame, day))
+        prior = prior_of(day) if frame.height else None
         run.times.add("read", started)
         features = partition_features(frame, day, tz, window, feature_set, rules, catalog, run.times, prior) if frame.height else None
         return frame.height, features
