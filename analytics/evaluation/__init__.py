@@ -1,0 +1,1 @@
+"""Evaluation of analytics against public benchmarks (e.g. NAB, :mod:`analytics.evaluation.nab`)."""

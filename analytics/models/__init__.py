@@ -1,0 +1,1 @@
+"""Models of the hub: anomaly detection (:mod:`.anomaly`) and failure risk (later)."""
