@@ -244,3 +244,35 @@ def test_bench_features_prints_figures(tmp_path: Path) -> None:
     for key in ("rows_per_s", "scan_rows_per_s", "pandas_rows_per_s", "ratio_to_scan", "speedup_vs_pandas", "peak_rss_mb", "stage_seconds"):
         assert key in figures
     assert figures["rows"] == 200000 and figures["ratio_to_scan"] > 0
+
+
+def test_stale_dates_are_those_whose_readings_changed(tmp_path: Path) -> None:
+    """After a build nothing is stale; a late file for one date makes exactly that date stale,
+    and rebuilding the stale dates makes everything current again."""
+    out = tmp_path / "sim"
+    simulate_hub(CONFIG.model_copy(update={"factories": 1, "days": 4}), out, workers=1)
+    hub = Hub.open(data_dir=tmp_path / "hub")
+    fid = read_manifest(out)["factories"][0]["factory_id"]
+    build_factory(hub, out / fid, now=NOW)
+    from analytics.features import stale_dates
+
+    assert stale_dates(hub, fid) == _reading_dates(hub, fid)  # nothing built yet
+    build_features(hub, fid, window="1h")
+    assert stale_dates(hub, fid) == []
+    day = _reading_dates(hub, fid)[1]
+    late = tmp_path / "late.csv"
+    stamp = datetime.combine(day, datetime.min.time()).replace(hour=12, minute=0, second=30)
+    late.write_text(f"machine_id,sensor,ts,value\nCMP-01,motor_current,{stamp:%Y-%m-%dT%H:%M:%S}+09:00,40.0\n", encoding="utf-8")
+    from analytics.ingest import ingest_file
+
+    assert ingest_file(hub, fid, late, now=NOW).accepted == 1
+    assert stale_dates(hub, fid) == [day]
+    run = build_features(hub, fid, stale_dates(hub, fid), window="1h")
+    assert run.computed == [day] and run.refreshed  # later dates' trailing context refreshed
+    assert stale_dates(hub, fid) == []
+
+
+def _reading_dates(hub: Hub, fid: str) -> list[date]:
+    from analytics.store.reader import FactoryReader
+
+    return FactoryReader(hub, fid).dates("readings")

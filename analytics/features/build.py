@@ -9,6 +9,7 @@ refreshed too (their context changed). The result is the same as a full recomput
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -33,7 +34,7 @@ from analytics.features.pipeline import (
     window_grid,
 )
 from analytics.features.state import StateRule, fit_state_rule, load_sensor
-from analytics.features.store import FeatureStore
+from analytics.features.store import FeatureStore, readings_fingerprint
 from analytics.schemas import TS_DTYPE, parse_duration_seconds
 from analytics.store.hub import Hub
 from analytics.store.reader import FactoryReader
@@ -152,6 +153,7 @@ def build_features(
     def one_date(day: date) -> tuple[int, PartitionFeatures | None]:
         started = time.perf_counter()
         try:
+            files = reader.partition_files("readings", day)
             lazy, _ = reader.partition("readings", day)
             frame = lazy.select("machine_id", "sensor", "ts", "value").collect()
         except BaseException as exc:
@@ -161,6 +163,8 @@ def build_features(
         prior = prior_of(day) if frame.height else None
         run.times.add("read", started)
         features = partition_features(frame, day, tz, window, feature_set, rules, catalog, run.times, prior) if frame.height else None
+        if features is not None:
+            features = dataclasses.replace(features, source=readings_fingerprint(files))
         return frame.height, features
 
     # Dates on parallel threads: Polars and the compiled kernels release the GIL, and a date at
@@ -214,11 +218,14 @@ def build_features(
     sensor_by_date = sensor.partition_by("__date", as_dict=True)
     machine_by_date = machine.partition_by("__date", as_dict=True) if machine is not None else {}
 
+    sources = {day: part.source for day, part in computed.items()}
+    previous_sources = store.sources(feature_set, window) if follow else {}
+
     def write(day: date) -> tuple[int, int]:
         s = sensor_by_date.get((day,), sensor.clear()).select(sensor_columns).sort("machine_id", "sensor", "window_start")
         m = machine_by_date.get((day,))
         m = m.select([c for c in machine_columns if c in m.columns]).sort(*MACHINE_KEY) if m is not None else machine_empty
-        store.write(feature_set, window, day, {"sensor": s, "machine": m})
+        store.write(feature_set, window, day, {"sensor": s, "machine": m}, sources.get(day, previous_sources.get(day)))
         return s.height, m.height
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="features-write") as pool:
@@ -230,3 +237,12 @@ def build_features(
     run.refreshed = follow
     log.info("%s: features %s/%s for %d dates (+%d refreshed)", factory_id, feature_set.key, window, len(computed), len(follow))
     return run
+
+
+def stale_dates(hub: Hub, factory_id: str, *, window: str = "1h", feature_set: FeatureSet = MACHINE_HEALTH) -> list[date]:
+    """Local dates whose readings changed since their features were computed (late or
+    corrected files, compaction) or that have none yet: what a daily run passes to
+    :func:`build_features`."""
+    reader = FactoryReader(hub, factory_id)
+    built = FeatureStore(hub, factory_id).sources(feature_set, window)
+    return [day for day in reader.dates("readings") if built.get(day) != readings_fingerprint(reader.partition_files("readings", day))]

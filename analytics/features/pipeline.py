@@ -274,6 +274,7 @@ class PartitionFeatures:
     day: date
     sensor: pl.DataFrame
     machine: pl.DataFrame
+    source: str | None = None  # fingerprint of the readings it was computed from
 
 
 def partition_features(

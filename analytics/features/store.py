@@ -9,6 +9,7 @@ runs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -24,6 +25,12 @@ from analytics.store.hub import Hub
 
 CURRENT = "_current.json"
 TABLES: tuple[Table, ...] = ("sensor", "machine")
+
+
+def readings_fingerprint(files: list[str]) -> str:
+    """Identifies the readings of a date: the names of its data files in the lake's snapshot
+    (every write adds new, uniquely named files; compaction replaces them)."""
+    return hashlib.sha256("\n".join(sorted(Path(f).name for f in files)).encode()).hexdigest()[:16]
 
 
 class FeatureStore:
@@ -50,8 +57,9 @@ class FeatureStore:
         feature_set.window_seconds(window)  # validates the window against the set
         return self.root / feature_set.name / f"v{feature_set.version}" / window
 
-    def write(self, feature_set: FeatureSet, window: str, day: date, tables: dict[Table, pl.DataFrame]) -> None:
-        """Replace the features of one local date (both tables at once)."""
+    def write(self, feature_set: FeatureSet, window: str, day: date, tables: dict[Table, pl.DataFrame], source: str | None = None) -> None:
+        """Replace the features of one local date (both tables at once). ``source`` fingerprints
+        the readings they were computed from (see :func:`readings_fingerprint`)."""
         folder = self._dir(feature_set, window) / f"date={day.isoformat()}"
         folder.mkdir(parents=True, exist_ok=True)
         run = uuid.uuid4().hex[:12]
@@ -61,12 +69,13 @@ class FeatureStore:
             frame = tables[table].with_columns(pl.lit(self.factory_id).alias("factory_id"))
             frame.write_parquet(folder / name, compression="zstd", statistics=True)
             names[table] = name
-        old = self._current(folder)
+        old = self._current(folder) or {}
         tmp = folder / f"{CURRENT}.{run}.tmp"
-        tmp.write_text(json.dumps(names), encoding="utf-8")
+        tmp.write_text(json.dumps({**names, "source": source}), encoding="utf-8")
         os.replace(tmp, folder / CURRENT)
-        for name in (old or {}).values():
-            (folder / name).unlink(missing_ok=True)
+        for table in TABLES:
+            if table in old:
+                (folder / old[table]).unlink(missing_ok=True)
         # Left-overs of runs that crashed before their switch.
         keep = set(names.values()) | {CURRENT}
         for path in folder.iterdir():
@@ -79,6 +88,11 @@ class FeatureStore:
             return json.loads((folder / CURRENT).read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
+
+    def sources(self, feature_set: FeatureSet, window: str) -> dict[date, str | None]:
+        """The readings fingerprint each stored date was computed from."""
+        base = self._dir(feature_set, window)
+        return {day: (self._current(base / f"date={day.isoformat()}") or {}).get("source") for day in self.dates(feature_set, window)}
 
     def dates(self, feature_set: FeatureSet, window: str) -> list[date]:
         base = self._dir(feature_set, window)

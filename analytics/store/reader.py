@@ -73,11 +73,15 @@ class FactoryReader:
         """One local-date partition of a table and the number of files it is stored in (a single
         file is in the table's sort order; several are each sorted but not merged)."""
         spec = TABLES[table]
-        files = self.hub.lake.snapshot_files(self.factory_id, table, dates=[day])
+        files = self.partition_files(table, day)
         if not files:
             return pl.LazyFrame(schema=spec.schema), 0
         frame = pl.scan_parquet(files, schema=spec.schema, hive_partitioning=False, glob=False)
         return frame.filter(pl.col("factory_id") == self.factory_id), len(files)
+
+    def partition_files(self, table: str, day: date) -> list[str]:
+        """The data files of one local-date partition in the current snapshot."""
+        return self.hub.lake.snapshot_files(self.factory_id, table, dates=[day])
 
     def dates(self, table: str = "readings") -> list[date]:
         """Local dates that hold data in a table."""
