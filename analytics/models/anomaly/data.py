@@ -1,0 +1,82 @@
+"""From stored features to a detector's matrix, and the healthy period it learns from.
+
+A detector sees one machine at a time: one row per window in which the machine ran (so idle
+time is never mistaken for an anomaly), one column per health statistic of each sensor
+(``<sensor>__<stat>``) plus the machine's cross-sensor physics. It learns "normal" from a
+healthy reference period chosen automatically: the windows that are not near a known failure
+(the days before it, when the machine was already degrading, and until a day after its repair)
+and not during maintenance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+import polars as pl
+
+from analytics.features.featureset import MACHINE_HEALTH, FeatureSet
+
+# Statistics that describe a running machine's health; counts, shares and trailing context
+# are left out (they describe the data or the past, not the machine now).
+HEALTH_STATS: tuple[str, ...] = ("mean", "std", "q90", "slope_per_h")
+KEY = ("machine_id", "window_start", "window_end")
+
+
+def machine_matrix(
+    sensor: pl.DataFrame,
+    machine: pl.DataFrame,
+    machine_id: str,
+    *,
+    stats: Sequence[str] = HEALTH_STATS,
+    min_running: float = 0.5,
+    feature_set: FeatureSet = MACHINE_HEALTH,
+) -> pl.DataFrame:
+    """One row per window in which ``machine_id`` ran at least ``min_running`` of the time
+    (every window, for a machine without a load sensor), columns ``window_start``,
+    ``window_end`` and ``<sensor>__<stat>`` / cross features; rows with a missing value dropped."""
+    own = sensor.filter(pl.col("machine_id") == machine_id)
+    wide = own.pivot(on="sensor", index=["window_start", "window_end"], values=list(stats), separator="__")
+    # Polars names pivoted columns "<stat>__<sensor>": the sensor first reads better in reports.
+    wide = wide.rename({c: "__".join(reversed(c.split("__", 1))) for c in wide.columns if "__" in c})
+    rows = machine.filter(pl.col("machine_id") == machine_id)
+    cross = [c.name for c in feature_set.cross if c.name in rows.columns and rows.get_column(c.name).is_not_null().any()]
+    state = rows.select("window_start", "share_running", *cross)
+    out = wide.join(state, on="window_start", how="left")
+    if out.get_column("share_running").is_not_null().any():
+        out = out.filter(pl.col("share_running") >= min_running)
+    value_columns = sorted(c for c in out.columns if c not in {"window_start", "window_end", "share_running"})
+    return out.select("window_start", "window_end", *value_columns).drop_nulls().sort("window_start")
+
+
+def healthy_mask(
+    windows: pl.DataFrame,
+    events: pl.DataFrame,
+    machine_id: str,
+    *,
+    before_failure: timedelta = timedelta(days=7),
+    after_repair: timedelta = timedelta(days=1),
+) -> pl.Series:
+    """True for the windows (``window_start``, ``window_end``) fit to learn normal behaviour from.
+
+    Left out: from ``before_failure`` ahead of each failure until ``after_repair`` past the repair
+    that followed it (or past the failure, if no repair is logged), and windows overlapping a
+    maintenance event's day.
+    """
+    own = events.filter(pl.col("machine_id") == machine_id).sort("ts")
+    excluded: list[tuple[object, object]] = []
+    failures = own.filter(pl.col("kind") == "failure").get_column("ts").to_list()
+    repairs = own.filter(pl.col("kind") == "repair").get_column("ts").to_list()
+    for failure in failures:
+        repair = next((r for r in repairs if r >= failure), failure)
+        excluded.append((failure - before_failure, repair + after_repair))
+    for when in own.filter(pl.col("kind") == "maintenance").get_column("ts").to_list():
+        excluded.append((when - timedelta(hours=12), when + timedelta(hours=12)))
+    keep = pl.Series("healthy", [True] * windows.height)
+    if not excluded or windows.height == 0:
+        return keep
+    frame = windows.select("window_start", "window_end")
+    bad = pl.lit(False)
+    for start, end in excluded:
+        bad = bad | ((pl.col("window_end") > start) & (pl.col("window_start") < end))
+    return frame.select((~bad).alias("healthy")).to_series()
