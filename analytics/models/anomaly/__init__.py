@@ -2,6 +2,8 @@
 
 - :class:`~.process.PCAResidual`: PCA T² and SPE, the process-monitoring classic;
 - :class:`~.multivariate.PyODDetector`: any PyOD detector by name; :class:`~.multivariate.Ensemble`;
+- :mod:`.univariate`: per-sensor control charts: :class:`~.univariate.Shewhart` (Western Electric
+  rules), :class:`~.univariate.EWMA`, :class:`~.univariate.CUSUM`, :class:`~.univariate.STLResidual`;
 - :mod:`.thresholds`: quantile / contamination / fixed thresholds, calibrators, persistence.
 """
 
@@ -16,8 +18,11 @@ from analytics.models.anomaly.thresholds import (
     QuantileThreshold,
     RobustZCalibrator,
 )
+from analytics.models.anomaly.univariate import CUSUM, EWMA, Shewhart, STLResidual
 
 __all__ = [
+    "CUSUM",
+    "EWMA",
     "PYOD_MODELS",
     "BaseDetector",
     "ContaminationThreshold",
@@ -29,4 +34,6 @@ __all__ = [
     "PyODDetector",
     "QuantileThreshold",
     "RobustZCalibrator",
+    "STLResidual",
+    "Shewhart",
 ]
