@@ -36,12 +36,14 @@ lake_app = typer.Typer(help="Lake maintenance: compaction and vacuum.", no_args_
 bench_app = typer.Typer(help="Benchmarks: print one JSON line of figures last.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 features_app = typer.Typer(help="Machine-health features over the lake.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate detectors on public benchmarks: print one JSON line of figures last.", no_args_is_help=True)
 app.add_typer(factory_app, name="factory")
 app.add_typer(machine_app, name="machine")
 app.add_typer(lake_app, name="lake")
 app.add_typer(bench_app, name="bench")
 app.add_typer(demo_app, name="demo")
 app.add_typer(features_app, name="features")
+app.add_typer(eval_app, name="eval")
 
 console = Console()
 # Errors go to stderr as plain text: no markup (file names may hold brackets) and no wrapping
@@ -357,6 +359,35 @@ def bench_features(
     from analytics.bench import bench_features as run
 
     figures = run(rows, workdir, console=err, repeat=repeat)
+    print(json.dumps(figures))
+
+
+# --- eval --------------------------------------------------------------------------------------
+@eval_app.command("anomaly")
+def eval_anomaly(
+    benchmark: Annotated[str, typer.Option(help="Benchmark: skab (the \"proposed\" protocol of its leaderboard).")] = "skab",
+    data: Annotated[Path, typer.Option(help="The benchmark's folder (for skab: the one holding data/ or valve1/, valve2/, other/).")] = ...,  # type: ignore[assignment]
+    detector: Annotated[str, typer.Option(help="pca (default) | ecod | iforest | ensemble | any other PyOD name (copod, hbos, ...).")] = "pca",
+) -> None:
+    """Run a detector through a benchmark's protocol: pooled F1 / FAR / MAR and NAB changepoint scores."""
+    from analytics.evaluation.skab import evaluate_benchmark
+
+    if not data.is_dir():
+        raise HubError(f"{data}: benchmark data folder not found")
+    with _progress("files") as bar:
+        task = bar.add_task(f"{benchmark} / {detector}", total=None)
+        figures = evaluate_benchmark(benchmark, data, detector, on_split=lambda _s: bar.advance(task))
+    table = Table("figure", "value", title=f"{figures['benchmark']} ({figures['protocol']}), detector {figures['detector']}")
+    table.add_row("files", str(figures["files"]))
+    table.add_row("F1", f"{figures['f1']:.3f}")
+    table.add_row("FAR, %", f"{figures['far']:.2f}")
+    table.add_row("MAR, %", f"{figures['mar']:.2f}")
+    if "nab_standard" in figures:
+        table.add_row("NAB standard / low FP / low FN", f"{figures['nab_standard']:.2f} / {figures['nab_low_fp']:.2f} / {figures['nab_low_fn']:.2f}")
+        table.add_row("NAB, SKAB's variant (leaderboard)", f"{figures['nab_skab_standard']:.2f} / {figures['nab_skab_low_fp']:.2f} / {figures['nab_skab_low_fn']:.2f}")
+        table.add_row("missed changepoints / false changepoints", f"{figures['skab_missed_changepoints']} of {figures['true_changepoints']} / {figures['skab_false_changepoints']}")
+    table.add_row("seconds", f"{figures['seconds']:.1f}")
+    err.print(table)
     print(json.dumps(figures))
 
 
