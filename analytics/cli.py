@@ -413,20 +413,27 @@ def features_build(
     day: Annotated[list[str] | None, typer.Option("--date", help="Local date(s) to (re)compute; default: every date with readings.")] = None,
     start: Annotated[str | None, typer.Option(help="First local date of a range.")] = None,
     end: Annotated[str | None, typer.Option(help="Last local date of a range (inclusive).")] = None,
+    stale: Annotated[bool, typer.Option(help="Only the dates whose readings changed since their features were built.")] = False,
 ) -> None:
     """Compute and store a factory's features (incremental: only the dates given, plus the later
     dates whose trailing context they change)."""
-    from analytics.features import MACHINE_HEALTH, build_features
+    from analytics.features import MACHINE_HEALTH, build_features, stale_dates
 
     hub = _hub()
     hub.registry.factory(factory)
+    if stale and (day or start or end):
+        raise HubError("--stale chooses the dates itself: leave out --date, --start and --end")
     dates = _dates(day, start, end)
     table = Table("window", "dates computed", "dates refreshed", "readings", "sensor rows", "machine rows", "seconds")
     for size in window or list(MACHINE_HEALTH.windows):
+        wanted = stale_dates(hub, factory, window=size) if stale else dates
+        if wanted == []:
+            table.add_row(size, "0", "0", "0", "0", "0", "0.0")
+            continue
         with _progress("dates") as bar:
-            task = bar.add_task(f"features {size}", total=len(dates) if dates is not None else None)
+            task = bar.add_task(f"features {size}", total=len(wanted) if wanted is not None else None)
             started = time.perf_counter()
-            run = build_features(hub, factory, dates, window=size, progress=lambda _d, t=task: bar.advance(t))
+            run = build_features(hub, factory, wanted, window=size, progress=lambda _d, t=task: bar.advance(t))
         table.add_row(size, str(len(run.computed)), str(len(run.refreshed)), f"{run.readings:,}", f"{run.sensor_rows:,}", f"{run.machine_rows:,}", f"{time.perf_counter() - started:.1f}")
     console.print(table)
 

@@ -230,6 +230,9 @@ def test_features_commands(simulated) -> None:
     assert "1d" in proc.stdout
     daily = FeatureStore(hub, fid).read(MACHINE_HEALTH, "1d", "sensor").collect()
     assert daily["window_start"].dt.convert_time_zone("Asia/Seoul").dt.date().unique().to_list() == [day]
+    stale = _cli("features", "build", "--factory", fid, "--window", "1h", "--stale", data_dir=hub.settings.data_dir)
+    assert stale.returncode == 0, stale.stderr
+    assert "│ 1h     │ 0 " in stale.stdout  # nothing changed since the module's build
     rules = _cli("features", "rules", "--factory", fid, data_dir=hub.settings.data_dir)
     assert rules.returncode == 0 and "motor_current" in rules.stdout
     bad = _cli("features", "build", "--factory", fid, "--window", "2h", data_dir=hub.settings.data_dir)
