@@ -365,13 +365,36 @@ def bench_features(
 # --- eval --------------------------------------------------------------------------------------
 @eval_app.command("anomaly")
 def eval_anomaly(
-    benchmark: Annotated[str, typer.Option(help="Benchmark: skab (the \"proposed\" protocol of its leaderboard).")] = "skab",
-    data: Annotated[Path, typer.Option(help="The benchmark's folder (for skab: the one holding data/ or valve1/, valve2/, other/).")] = ...,  # type: ignore[assignment]
+    benchmark: Annotated[str | None, typer.Option(help="Benchmark: skab (the \"proposed\" protocol of its leaderboard). Or give --train/--test.")] = None,
+    data: Annotated[Path | None, typer.Option(help="The benchmark's folder (for skab: the one holding data/ or valve1/, valve2/, other/).")] = None,
+    train: Annotated[Path | None, typer.Option(help="Normal-operation CSV (wide: one row per time stamp, numeric sensor columns); with --test.")] = None,
+    test: Annotated[Path | None, typer.Option(help="Labelled CSV, same form plus a 0/1 label column; with --train.")] = None,
+    time_column: Annotated[str | None, typer.Option(help="Time column of --train/--test (default: datetime, timestamp, time, date or ts if present; else delays are in rows).")] = None,
+    label_column: Annotated[str | None, typer.Option(help="0/1 label column of --test (default: anomaly, label or is_anomaly).")] = None,
     detector: Annotated[str, typer.Option(help="pca (default) | ecod | iforest | ensemble | any other PyOD name (copod, hbos, ...).")] = "pca",
 ) -> None:
-    """Run a detector through a benchmark's protocol: pooled F1 / FAR / MAR and NAB changepoint scores."""
+    """Run a detector through a benchmark's protocol (--benchmark, --data): pooled F1 / FAR / MAR and
+    NAB changepoint scores; or on your own files (--train, --test): point-wise precision / recall /
+    F1 / FAR and event-wise recall and detection delay."""
+    own = train is not None or test is not None
+    if benchmark is not None and own:
+        raise HubError("give either --benchmark (with --data) or --train and --test, not both")
+    if benchmark is None and not own:
+        raise HubError("give either --benchmark skab --data FOLDER, or --train TRAIN.csv --test TEST.csv")
+    if own:
+        if train is None or test is None:
+            raise HubError("--train and --test go together: give both")
+        if data is not None:
+            raise HubError("--data is for --benchmark; --train/--test name the files themselves")
+        _eval_files(train, test, detector, time_column, label_column)
+        return
+    if time_column is not None or label_column is not None:
+        raise HubError("--time-column and --label-column are for --train/--test")
     from analytics.evaluation.skab import evaluate_benchmark
 
+    assert benchmark is not None
+    if data is None:
+        raise HubError("--benchmark needs --data, the benchmark's folder")
     if not data.is_dir():
         raise HubError(f"{data}: benchmark data folder not found")
     with _progress("files") as bar:
@@ -386,6 +409,27 @@ def eval_anomaly(
         table.add_row("NAB standard / low FP / low FN", f"{figures['nab_standard']:.2f} / {figures['nab_low_fp']:.2f} / {figures['nab_low_fn']:.2f}")
         table.add_row("NAB, SKAB's variant (leaderboard)", f"{figures['nab_skab_standard']:.2f} / {figures['nab_skab_low_fp']:.2f} / {figures['nab_skab_low_fn']:.2f}")
         table.add_row("missed changepoints / false changepoints", f"{figures['skab_missed_changepoints']} of {figures['true_changepoints']} / {figures['skab_false_changepoints']}")
+    table.add_row("seconds", f"{figures['seconds']:.1f}")
+    err.print(table)
+    print(json.dumps(figures))
+
+
+def _eval_files(train: Path, test: Path, detector: str, time_column: str | None, label_column: str | None) -> None:
+    from analytics.evaluation.generic import evaluate_files
+
+    figures = evaluate_files(train, test, detector, time_column=time_column, label_column=label_column)
+
+    def show(value: float | None, fmt: str) -> str:
+        return "n/a" if value is None else format(value, fmt)
+
+    table = Table("figure", "value", title=f"{escape(test.name)} (trained on {escape(train.name)}), detector {figures['detector']}")
+    table.add_row("rows (test / train), sensors", f"{figures['rows']} / {figures['train_rows']}, {len(figures['sensors'])}")
+    table.add_row("precision / recall", f"{show(figures['precision'], '.3f')} / {show(figures['recall'], '.3f')}")
+    table.add_row("F1", show(figures["f1"], ".3f"))
+    table.add_row("FAR / MAR", f"{show(figures['far'], '.3f')} / {show(figures['mar'], '.3f')}")
+    table.add_row("events detected (event recall)", f"{figures['detected_events']} of {figures['events']} ({show(figures['event_recall'], '.3f')})")
+    delay = f"{show(figures['mean_delay_s'], '.1f')} s" if figures["time_column"] else f"{show(figures['mean_delay_rows'], '.1f')} rows"
+    table.add_row("mean detection delay", delay)
     table.add_row("seconds", f"{figures['seconds']:.1f}")
     err.print(table)
     print(json.dumps(figures))

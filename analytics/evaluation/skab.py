@@ -51,6 +51,7 @@ import polars as pl
 
 from analytics.errors import HubError
 from analytics.evaluation import nab
+from analytics.evaluation.metrics import confusion, f1_far_mar
 
 TRAIN_ROWS = 400
 """SKAB's proposed protocol: the first 400 rows of each file train the detector."""
@@ -154,23 +155,6 @@ def load_skab(root: str | Path, train_rows: int = TRAIN_ROWS) -> list[Split]:
 
 # --------------------------------------------------------------------------------------------
 # Metrics
-
-
-def confusion(labels: Any, predictions: Any) -> tuple[int, int, int, int]:
-    """(TP, TN, FP, FN) of 0/1 labels against 0/1 predictions."""
-    y = np.asarray(labels) == 1
-    p = np.asarray(predictions) == 1
-    if y.shape != p.shape:
-        raise ValueError(f"{y.shape} labels but {p.shape} predictions")
-    return int(np.sum(y & p)), int(np.sum(~y & ~p)), int(np.sum(~y & p)), int(np.sum(y & ~p))
-
-
-def f1_far_mar(tp: int, tn: int, fp: int, fn: int) -> tuple[float, float, float]:
-    """SKAB's binary metrics: F1 as a fraction, FAR and MAR in percent (NaN where undefined)."""
-    f1 = tp / (tp + (fp + fn) / 2) if tp + fp + fn else math.nan
-    far = 100.0 * fp / (fp + tn) if fp + tn else math.nan
-    mar = 100.0 * fn / (fn + tp) if fn + tp else math.nan
-    return f1, far, mar
 
 
 def changepoint_predictions(predictions: Any) -> np.ndarray:
@@ -295,8 +279,12 @@ def evaluate(
     splits: Sequence[Split],
     *,
     on_split: Callable[[Split], None] | None = None,
+    on_predictions: Callable[[Split, np.ndarray], None] | None = None,
 ) -> dict[str, Any]:
     """Fit a fresh detector per split on its training rows, predict the test rows, and pool.
+
+    ``on_predictions(split, predictions)`` sees each split's 0/1 test predictions (for figures
+    beyond the pooled ones, e.g. event-wise metrics).
 
     Returns the pooled counts, ``f1`` (fraction), ``far`` / ``mar`` (percent), and, when every
     split carries timestamps and changepoints, the NAB figures (see the module docstring).
@@ -313,6 +301,8 @@ def evaluate(
             raise HubError(f"{split.name}: missing or non-numeric sensor values")
         detector = factory().fit(split.train)
         pred = np.asarray(detector.predict(split.test), dtype=np.int64)
+        if on_predictions is not None:
+            on_predictions(split, pred)
         a, b, c, d = confusion(split.labels, pred)
         tp, tn, fp, fn = tp + a, tn + b, fp + c, fn + d
         if with_cp:
