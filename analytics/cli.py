@@ -365,7 +365,7 @@ def bench_features(
 # --- eval --------------------------------------------------------------------------------------
 @eval_app.command("anomaly")
 def eval_anomaly(
-    benchmark: Annotated[str | None, typer.Option(help="Benchmark: skab (the \"proposed\" protocol of its leaderboard). Or give --train/--test.")] = None,
+    benchmark: Annotated[str | None, typer.Option(help="Benchmark: skab (the \"proposed\" protocol of its leaderboard), or simulator (a factoryhub simulate folder, judged against its truth). Or give --train/--test.")] = None,
     data: Annotated[Path | None, typer.Option(help="The benchmark's folder (for skab: the one holding data/ or valve1/, valve2/, other/).")] = None,
     train: Annotated[Path | None, typer.Option(help="Normal-operation CSV (wide: one row per time stamp, numeric sensor columns); with --test.")] = None,
     test: Annotated[Path | None, typer.Option(help="Labelled CSV, same form plus a 0/1 label column; with --train.")] = None,
@@ -397,6 +397,9 @@ def eval_anomaly(
         raise HubError("--benchmark needs --data, the benchmark's folder")
     if not data.is_dir():
         raise HubError(f"{data}: benchmark data folder not found")
+    if benchmark.lower() == "simulator":
+        _eval_simulator(data, detector)
+        return
     with _progress("files") as bar:
         task = bar.add_task(f"{benchmark} / {detector}", total=None)
         figures = evaluate_benchmark(benchmark, data, detector, on_split=lambda _s: bar.advance(task))
@@ -410,6 +413,24 @@ def eval_anomaly(
         table.add_row("NAB, SKAB's variant (leaderboard)", f"{figures['nab_skab_standard']:.2f} / {figures['nab_skab_low_fp']:.2f} / {figures['nab_skab_low_fn']:.2f}")
         table.add_row("missed changepoints / false changepoints", f"{figures['skab_missed_changepoints']} of {figures['true_changepoints']} / {figures['skab_false_changepoints']}")
     table.add_row("seconds", f"{figures['seconds']:.1f}")
+    err.print(table)
+    print(json.dumps(figures))
+
+
+def _eval_simulator(data: Path, detector: str) -> None:
+    """Fleet evaluation on a ``factoryhub simulate`` folder against its ground truth."""
+    from analytics.evaluation.fleet import evaluate_simulation
+    from analytics.evaluation.skab import detector_factory
+
+    detector_factory(detector)  # an unknown name fails before minutes of ingest
+    if not (data / "manifest.json").is_file():
+        raise HubError(f"{data}: not a simulation folder (no manifest.json; write one with factoryhub simulate)")
+    with _progress("machines") as bar:
+        task = bar.add_task(f"simulator / {detector}", total=None)
+        figures = evaluate_simulation(data, detector, on_machine=lambda _m: bar.advance(task))
+    table = Table("figure", "value", title=f"simulated fleet, detector {figures['detector']}")
+    for key in ("machines", "failures", "caught", "caught_share", "median_lead_hours", "false_alarms", "false_alarms_per_machine_month", "seconds"):
+        table.add_row(key, str(figures[key]))
     err.print(table)
     print(json.dumps(figures))
 
