@@ -365,7 +365,10 @@ def bench_features(
 # --- eval --------------------------------------------------------------------------------------
 @eval_app.command("anomaly")
 def eval_anomaly(
-    benchmark: Annotated[str | None, typer.Option(help="Benchmark: skab (the \"proposed\" protocol of its leaderboard), or simulator (a factoryhub simulate folder, judged against its truth). Or give --train/--test.")] = None,
+    benchmark: Annotated[
+        str | None,
+        typer.Option(help="Benchmark: skab (its leaderboard's \"proposed\" protocol) or simulator (a factoryhub simulate folder, against its truth). Or --train/--test."),
+    ] = None,
     data: Annotated[Path | None, typer.Option(help="The benchmark's folder (for skab: the one holding data/ or valve1/, valve2/, other/).")] = None,
     train: Annotated[Path | None, typer.Option(help="Normal-operation CSV (wide: one row per time stamp, numeric sensor columns); with --test.")] = None,
     test: Annotated[Path | None, typer.Option(help="Labelled CSV, same form plus a 0/1 label column; with --train.")] = None,
