@@ -145,7 +145,7 @@ def evaluate_files(
 ) -> dict[str, Any]:
     """Fit ``detector`` on ``train``, score ``test`` against its labels: the figures (module doc)."""
     started = time.perf_counter()
-    factory = detector_factory(detector)  # an unknown detector fails before any file is read
+    # Files first: they are read in a moment, while the detectors' libraries take seconds to import.
     tr, te = read_wide_csv(train), read_wide_csv(test)
 
     label = _pick(te, label_column, LABEL_CANDIDATES, "label", "--label-column")
@@ -164,6 +164,7 @@ def evaluate_files(
             f"there: {', '.join(c for c in tr.numeric if c not in excluded) or 'none'})",
         )
 
+    factory = detector_factory(detector)
     raw = te.frame[label].str.strip_chars()
     values = te.numeric.get(label)
     bad = pl.Series([True] * te.frame.height) if values is None else ~values.is_in([0.0, 1.0]).fill_null(False)
