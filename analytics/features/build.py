@@ -14,8 +14,8 @@ import logging
 import math
 import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -153,8 +153,7 @@ def build_features(
     def one_date(day: date) -> tuple[int, PartitionFeatures | None]:
         started = time.perf_counter()
         try:
-            files = reader.partition_files("readings", day)
-            lazy, _ = reader.partition("readings", day)
+            lazy, files = reader.partition("readings", day)
             frame = lazy.select("machine_id", "sensor", "ts", "value").collect()
         except BaseException as exc:
             tails[day].set_exception(exc)

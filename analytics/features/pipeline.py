@@ -38,7 +38,6 @@ from analytics.schemas import TS_DTYPE, parse_duration_seconds
 log = logging.getLogger(__name__)
 
 DAY_WIDTH_US = 10**15  # wider than any partition: one window per local date
-SENSOR_KEY = ("machine_id", "sensor", "window_start")
 MACHINE_KEY = ("machine_id", "window_start")
 
 

@@ -40,13 +40,6 @@ class StateRule:
     fitted_from: str
     fitted_to: str
 
-    def classify(self, load: pl.Expr) -> pl.Expr:
-        return (
-            pl.when(load >= self.run_above).then(pl.lit(RUNNING, pl.Int8))
-            .when(load >= self.off_below).then(pl.lit(IDLE, pl.Int8))
-            .otherwise(pl.lit(OFF, pl.Int8))
-        )
-
 
 def load_sensor(sensors: pl.DataFrame) -> str | None:
     """The sensor of one machine that best shows its load (columns ``sensor``, ``unit``), or None."""

@@ -69,15 +69,15 @@ class FactoryReader:
                 frame = frame.filter(pl.col("ts") < _utc(end))
         return frame
 
-    def partition(self, table: str, day: date) -> tuple[pl.LazyFrame, int]:
-        """One local-date partition of a table and the number of files it is stored in (a single
-        file is in the table's sort order; several are each sorted but not merged)."""
+    def partition(self, table: str, day: date) -> tuple[pl.LazyFrame, list[str]]:
+        """One local-date partition of a table and the files it is stored in (each file is in
+        the table's sort order; several together are not merged)."""
         spec = TABLES[table]
         files = self.partition_files(table, day)
         if not files:
-            return pl.LazyFrame(schema=spec.schema), 0
+            return pl.LazyFrame(schema=spec.schema), files
         frame = pl.scan_parquet(files, schema=spec.schema, hive_partitioning=False, glob=False)
-        return frame.filter(pl.col("factory_id") == self.factory_id), len(files)
+        return frame.filter(pl.col("factory_id") == self.factory_id), files
 
     def partition_files(self, table: str, day: date) -> list[str]:
         """The data files of one local-date partition in the current snapshot."""

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import stats
 
 # MAD of a normal distribution is 0.6745 sigma.
-_MAD_TO_SIGMA = 1.4826
+MAD_TO_SIGMA = 1.4826
 
 
 class Threshold(ABC):
@@ -89,7 +89,7 @@ class RobustZCalibrator:
         finite = finite[np.isfinite(finite)]
         self.median_ = float(np.median(finite))
         mad = float(stats.median_abs_deviation(finite))
-        self.scale_ = _MAD_TO_SIGMA * mad if mad > 0 else (float(np.std(finite)) or 1.0)
+        self.scale_ = MAD_TO_SIGMA * mad if mad > 0 else (float(np.std(finite)) or 1.0)
         return self
 
     def transform(self, scores: np.ndarray) -> np.ndarray:

@@ -29,12 +29,10 @@ import numpy as np
 from scipy import stats
 
 from analytics.models.anomaly.base import BaseDetector
-from analytics.models.anomaly.thresholds import FixedThreshold, Threshold
+from analytics.models.anomaly.thresholds import MAD_TO_SIGMA, FixedThreshold, Threshold
 
 # E[|X_t - X_{t-1}|] = d2 sigma for independent normal values, d2 = 2 / sqrt(pi) = 1.128.
 D2 = 1.128
-# MAD of a normal distribution is 0.6745 sigma.
-_MAD_TO_SIGMA = 1.4826
 # Score of a row/column where a Western Electric run rule (2, 3 or 4) fires and the point itself
 # lies within 3 sigma: just above the control limit 1, so it is labelled out of control while
 # the ranking of scores keeps reflecting distance from the centre.
@@ -359,7 +357,7 @@ class STLResidual(BaseDetector):
         self.residual_median_ = np.median(residual, axis=0)
         mad = stats.median_abs_deviation(residual, axis=0)
         fallback = residual.std(axis=0)
-        self.residual_scale_ = np.where(mad > 0, _MAD_TO_SIGMA * mad, np.where(fallback > 0, fallback, 1.0))
+        self.residual_scale_ = np.where(mad > 0, MAD_TO_SIGMA * mad, np.where(fallback > 0, fallback, 1.0))
 
     def _start(self) -> int:
         if getattr(self, "_fitting", False):
