@@ -18,6 +18,7 @@ of every file (exact duplicates, which the hub counts and drops).
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -251,7 +252,7 @@ class FactoryWriter:
             r.blank_cells += blank
             if resend is not None:
                 again = self._place(name, resend)
-                again.write_bytes(path.read_bytes())
+                shutil.copyfile(path, again)
                 s.files += 1
                 s.repeated_files += 1
                 r.files += 1
