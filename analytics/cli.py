@@ -367,18 +367,20 @@ def bench_features(
 def eval_anomaly(
     benchmark: Annotated[
         str | None,
-        typer.Option(help="Benchmark: skab (its leaderboard's \"proposed\" protocol) or simulator (a factoryhub simulate folder, against its truth). Or --train/--test."),
+        typer.Option(help="Benchmark: skab (its leaderboard's \"proposed\" protocol), nab (a NAB-layout folder, NAB's protocol) or simulator (a factoryhub simulate folder, against its truth). Or --train/--test."),
     ] = None,
     data: Annotated[Path | None, typer.Option(help="The benchmark's folder (for skab: the one holding data/ or valve1/, valve2/, other/).")] = None,
     train: Annotated[Path | None, typer.Option(help="Normal-operation CSV (wide: one row per time stamp, numeric sensor columns); with --test.")] = None,
     test: Annotated[Path | None, typer.Option(help="Labelled CSV, same form plus a 0/1 label column; with --train.")] = None,
     time_column: Annotated[str | None, typer.Option(help="Time column of --train/--test (default: datetime, timestamp, time, date or ts if present; else delays are in rows).")] = None,
     label_column: Annotated[str | None, typer.Option(help="0/1 label column of --test (default: anomaly, label or is_anomaly).")] = None,
-    detector: Annotated[str, typer.Option(help="pca (default) | ecod | iforest | ensemble | any other PyOD name (copod, hbos, ...).")] = "pca",
+    detector: Annotated[str | None, typer.Option(help="pca (default) | ecod | iforest | ensemble | any other PyOD name (copod, hbos, ...); for nab: streaming (the default, the only streaming detector).")] = None,
 ) -> None:
     """Run a detector through a benchmark's protocol (--benchmark, --data): pooled F1 / FAR / MAR and
-    NAB changepoint scores; or on your own files (--train, --test): point-wise precision / recall /
-    F1 / FAR and event-wise recall and detection delay."""
+    NAB changepoint scores; NAB itself (--benchmark nab: data/<category>/*.csv,
+    labels/combined_windows.json, config/profiles.json) with NAB's standard / low-FP / low-FN
+    scores; or on your own files (--train, --test): point-wise precision / recall / F1 / FAR and
+    event-wise recall and detection delay."""
     own = train is not None or test is not None
     if benchmark is not None and own:
         raise HubError("give either --benchmark (with --data) or --train and --test, not both")
@@ -389,7 +391,7 @@ def eval_anomaly(
             raise HubError("--train and --test go together: give both")
         if data is not None:
             raise HubError("--data is for --benchmark; --train/--test name the files themselves")
-        _eval_files(train, test, detector, time_column, label_column)
+        _eval_files(train, test, detector or "pca", time_column, label_column)
         return
     if time_column is not None or label_column is not None:
         raise HubError("--time-column and --label-column are for --train/--test")
@@ -400,6 +402,10 @@ def eval_anomaly(
         raise HubError("--benchmark needs --data, the benchmark's folder")
     if not data.is_dir():
         raise HubError(f"{data}: benchmark data folder not found")
+    if benchmark.lower() == "nab":
+        _eval_nab(data, detector or "streaming")
+        return
+    detector = detector or "pca"
     if benchmark.lower() == "simulator":
         _eval_simulator(data, detector)
         return
@@ -417,6 +423,38 @@ def eval_anomaly(
         table.add_row("missed changepoints / false changepoints", f"{figures['skab_missed_changepoints']} of {figures['true_changepoints']} / {figures['skab_false_changepoints']}")
     table.add_row("seconds", f"{figures['seconds']:.1f}")
     err.print(table)
+    print(json.dumps(figures))
+
+
+def _eval_nab(data: Path, detector: str) -> None:
+    """NAB protocol on a NAB-layout folder: per-file and total scores (stderr), JSON last (stdout)."""
+    from analytics.evaluation.nab_benchmark import evaluate_nab
+
+    if detector.lower() != "streaming":
+        raise HubError(f"--benchmark nab runs streaming detectors only: use --detector streaming (got {detector!r})")
+    with _progress("files") as bar:
+        task = bar.add_task("nab / streaming", total=None)
+        figures = evaluate_nab(data, on_file=lambda _f: bar.advance(task))
+    keys = ("standard", "low_fp", "low_fn")
+    table = Table(title=f"NAB, detector {figures['detector']}: raw score (share of the normalised total)")
+    table.add_column("file", overflow="fold")
+    for header in ("win", "det", "FP", "standard", "low FP", "low FN"):
+        table.add_column(header, justify="right", no_wrap=True)
+    for name, f in figures["files"].items():
+        std = f["standard"]
+        table.add_row(escape(name), str(f["windows"]), str(std["detected_windows"]), str(std["fp"]), *(f"{f[k]['raw']:.2f} ({f[k]['contribution']:.1f})" for k in keys))
+    files = figures["files"].values()
+    table.add_row(
+        f"total, {figures['files_scored']} files",
+        str(figures["windows"]),
+        str(sum(f["standard"]["detected_windows"] for f in files)),
+        str(sum(f["standard"]["fp"] for f in files)),
+        *(f"{figures['raw'][k]:.2f} ({figures[k]:.1f})" for k in keys),
+        style="bold",
+    )
+    err.print(table)
+    chosen = " / ".join(format(figures["thresholds"][k], ".4f") for k in keys)
+    err.print(f"thresholds (standard / low FP / low FN): {chosen}; {figures['seconds']:.1f} s")
     print(json.dumps(figures))
 
 
