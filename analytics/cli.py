@@ -374,7 +374,7 @@ def eval_anomaly(
     test: Annotated[Path | None, typer.Option(help="Labelled CSV, same form plus a 0/1 label column; with --train.")] = None,
     time_column: Annotated[str | None, typer.Option(help="Time column of --train/--test (default: datetime, timestamp, time, date or ts if present; else delays are in rows).")] = None,
     label_column: Annotated[str | None, typer.Option(help="0/1 label column of --test (default: anomaly, label or is_anomaly).")] = None,
-    detector: Annotated[str | None, typer.Option(help="pca (default) | ecod | iforest | ensemble | any other PyOD name (copod, hbos, ...); for nab: streaming (the default, the only streaming detector).")] = None,
+    detector: Annotated[str | None, typer.Option(help="pca | adaptive | ecod | iforest | ensemble | any other PyOD name (copod, hbos, ...). Default: adaptive for skab (its test part continues its training part in time), pca for the simulator and --train/--test, streaming for nab (the only streaming detector).")] = None,
 ) -> None:
     """Run a detector through a benchmark's protocol (--benchmark, --data): pooled F1 / FAR / MAR and
     NAB changepoint scores; NAB itself (--benchmark nab: data/<category>/*.csv,
@@ -405,10 +405,12 @@ def eval_anomaly(
     if benchmark.lower() == "nab":
         _eval_nab(data, detector or "streaming")
         return
-    detector = detector or "pca"
     if benchmark.lower() == "simulator":
-        _eval_simulator(data, detector)
+        _eval_simulator(data, detector or "pca")
         return
+    # SKAB scores the test part as the continuation in time of the training part: the
+    # drift-following adaptive reference fits that protocol (F1 0.80 / FAR 19 % against PCA's 0.75 / 49 %).
+    detector = detector or "adaptive"
     with _progress("files") as bar:
         task = bar.add_task(f"{benchmark} / {detector}", total=None)
         figures = evaluate_benchmark(benchmark, data, detector, on_split=lambda _s: bar.advance(task))

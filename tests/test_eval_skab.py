@@ -180,7 +180,7 @@ def test_cli_eval_anomaly_end_to_end(tiny_skab: Path, tmp_path: Path) -> None:
     proc = _cli(tmp_path, "eval", "anomaly", "--benchmark", "skab", "--data", str(tiny_skab))
     assert proc.returncode == 0, proc.stderr + proc.stdout
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert figures["detector"] == "pca" and figures["files"] == 2
+    assert figures["detector"] == "adaptive" and figures["files"] == 2
     for key in ("f1", "far", "mar", "nab_standard", "seconds"):
         assert isinstance(figures[key], float)
     assert 0 <= figures["f1"] <= 1 and 0 <= figures["far"] <= 100 and 0 <= figures["mar"] <= 100

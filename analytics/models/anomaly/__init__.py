@@ -1,12 +1,15 @@
 """Anomaly detection: detectors with one API (PyOD's), thresholds and calibration, attribution.
 
 - :class:`~.process.PCAResidual`: PCA T² and SPE, the process-monitoring classic;
+- :class:`~.adaptive.AdaptiveReference`: per-sensor deviation from a drift-following reference
+  that freezes while alarmed (drift absorbed, faults held);
 - :class:`~.multivariate.PyODDetector`: any PyOD detector by name; :class:`~.multivariate.Ensemble`;
 - :mod:`.univariate`: per-sensor control charts: :class:`~.univariate.Shewhart` (Western Electric
   rules), :class:`~.univariate.EWMA`, :class:`~.univariate.CUSUM`, :class:`~.univariate.STLResidual`;
 - :mod:`.thresholds`: quantile / contamination / fixed thresholds, calibrators, persistence.
 """
 
+from analytics.models.anomaly.adaptive import AdaptiveReference
 from analytics.models.anomaly.base import BaseDetector
 from analytics.models.anomaly.multivariate import PYOD_MODELS, Ensemble, PyODDetector
 from analytics.models.anomaly.process import PCAResidual
@@ -24,6 +27,7 @@ __all__ = [
     "CUSUM",
     "EWMA",
     "PYOD_MODELS",
+    "AdaptiveReference",
     "BaseDetector",
     "ContaminationThreshold",
     "EmpiricalCalibrator",
