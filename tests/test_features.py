@@ -16,7 +16,7 @@ import pytest
 from analytics.demo import build_factory
 from analytics.features import MACHINE_HEALTH, FeatureStore, build_features, fit_state_rules
 from analytics.features.labels import failure_labels
-from analytics.features.store import CURRENT
+from analytics.store.dated import CURRENT
 from analytics.simulate import SimulationConfig, simulate_hub
 from analytics.simulate.output import read_manifest
 from analytics.store.hub import Hub
