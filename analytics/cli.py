@@ -463,7 +463,7 @@ def _eval_nab(data: Path, detector: str) -> None:
 def _eval_simulator(data: Path, detector: str) -> None:
     """Fleet evaluation on a ``factoryhub simulate`` folder against its ground truth."""
     from analytics.evaluation.fleet import evaluate_simulation
-    from analytics.evaluation.skab import detector_factory
+    from analytics.models.anomaly.catalog import detector_factory
 
     detector_factory(detector)  # an unknown name fails before minutes of ingest
     if not (data / "manifest.json").is_file():

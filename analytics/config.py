@@ -6,10 +6,50 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from analytics.schemas import validate_timezone
+
+
+class AnomalySettings(BaseModel):
+    """How machines are monitored for anomalies (:mod:`analytics.models.anomaly.monitor`).
+
+    Environment: ``FACTORYHUB_ANOMALY__<FIELD>``, e.g. ``FACTORYHUB_ANOMALY__REFIT_DAYS=14``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    window: str = Field("1h", description="Feature window the detectors score.")
+    stats: tuple[str, ...] = Field(
+        ("mean", "q90"),
+        description="Per-sensor window statistics the detectors see (level and upper tail: what degradations move; "
+        "the within-window spread and slope mostly measure warm-ups and job changes).",
+    )
+    detector: str = Field("pca", description="Base detector: pca or any PyOD name (ecod, iforest, ...).")
+    modes: bool = Field(True, description="Fit a detector per operating mode of the load sensor.")
+    quantile: float = Field(
+        0.999,
+        gt=0,
+        lt=1,
+        description="Out-of-fold quantile of healthy scores taken as the threshold. A machine runs about 400 hour "
+        "windows a month; at most one false alarm a month needs a per-window exceedance rate well under 1/400.",
+    )
+    lookback_days: int = Field(28, ge=1, description="Days of history a model learns from (the most recent healthy ones).")
+    refit_days: int = Field(7, ge=1, description="Refit a machine's model when it is this many days old.")
+    drift_share: float = Field(
+        0.5, gt=0, le=1, description="Refit early when this share of a day's windows ran outside the operating range trained on."
+    )
+    min_rows: int = Field(40, ge=4, description="Fewest healthy windows a model is fitted on.")
+    persistence: tuple[int, int] = Field((3, 4), description="Alarm when k of the last n windows are above the threshold.")
+
+    @field_validator("persistence")
+    @classmethod
+    def _k_of_n(cls, value: tuple[int, int]) -> tuple[int, int]:
+        k, n = value
+        if not 1 <= k <= n:
+            raise ValueError(f"persistence needs 1 <= k <= n, got {k} of {n}")
+        return value
 
 
 class HubSettings(BaseSettings):
@@ -19,7 +59,7 @@ class HubSettings(BaseSettings):
     ``FACTORYHUB_DATA_DIR=/srv/hub``.
     """
 
-    model_config = SettingsConfigDict(env_prefix="FACTORYHUB_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="FACTORYHUB_", env_nested_delimiter="__", extra="ignore")
 
     data_dir: Path = Field(Path("./hub_data"), description="Root of the lake, registry and inboxes.")
     default_timezone: str = Field("Asia/Seoul", description="Time zone of new factories.")
@@ -38,6 +78,8 @@ class HubSettings(BaseSettings):
     flatline_min_samples: int = Field(
         30, ge=3, description="Identical consecutive samples that count as a flat-lined stretch."
     )
+
+    anomaly: AnomalySettings = Field(default_factory=AnomalySettings, description="Anomaly monitoring.")
 
     @field_validator("default_timezone")
     @classmethod

@@ -33,26 +33,29 @@ def test_alarm_runs_start_where_they_begin() -> None:
 def test_judging_by_hand() -> None:
     truth = pl.DataFrame(
         {
-            "onset": [_h(10), _h(100), _h(200)],
-            "end": [_h(60), _h(130), _h(220)],
-            "outcome": ["failure", "failure", "maintenance"],
+            "onset": [_h(10), _h(100), _h(200), _h(400)],
+            "visible_from": [_h(15), _h(101), _h(205), _h(430)],
+            "end": [_h(60), _h(130), _h(220), _h(440)],
+            "outcome": ["failure", "failure", "maintenance", "failure"],
         }
     )
     # 20 h: inside the first degradation, 40 h before its failure -> caught in time (lead 40 h).
     # 120 h: inside the second, only 10 h before -> not in time (lead 10 h).
     # 70 h: within a day after the first failure (repair time) -> not false. 90 h: false.
     # 210 h: inside a degradation ended by maintenance -> not false. 300 h: false.
-    starts = [_h(20), _h(70), _h(90), _h(120), _h(210), _h(300)]
+    # The failure at 440 h was visible only 10 h ahead: no detector can flag it 24 h ahead, so it
+    # counts in failures_all but not in failures; its alarm at 435 h is a lead of 5 h, not false.
+    starts = [_h(20), _h(70), _h(90), _h(120), _h(210), _h(300), _h(435)]
     judged = judge_machine(starts, truth, scored_from=_h(0), lead_hours=24)
-    assert judged == {"failures": 2, "caught": 1, "leads": [40.0, 10.0], "false_alarms": 2}
-    # A failure before scoring began (in the training period) is not counted.
+    assert judged == {"failures": 2, "failures_all": 3, "caught": 1, "leads": [40.0, 10.0], "false_alarms": 2}
+    # A failure before scoring began is not counted.
     assert judge_machine(starts, truth, scored_from=_h(61))["failures"] == 1
 
 
 def test_fleet_evaluation_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "sim"
     simulate_hub(SimulationConfig(factories=1, machines=4, days=16, seed=4, start=date(2026, 9, 7), failure_rate=3.0), out, workers=1)
-    figures = evaluate_simulation(out, "pca", train_days=10, workdir=tmp_path)
+    figures = evaluate_simulation(out, "pca", workdir=tmp_path)
     assert figures["machines"] + figures["skipped_machines"] == 4
     assert figures["machines"] >= 1 and figures["machine_weeks"] > 0
     assert 0 <= figures["caught"] <= figures["failures"]

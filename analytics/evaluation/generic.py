@@ -28,7 +28,8 @@ import polars as pl
 
 from analytics.errors import InputFileError
 from analytics.evaluation.metrics import binary_metrics, event_metrics
-from analytics.evaluation.skab import Split, detector_factory, evaluate
+from analytics.evaluation.skab import Split, evaluate
+from analytics.models.anomaly.catalog import detector_factory
 from analytics.ingest.sources import detect_delimiter, detect_encoding
 
 TIME_CANDIDATES = ("datetime", "timestamp", "time", "date", "ts")

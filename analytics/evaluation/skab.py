@@ -52,6 +52,7 @@ import polars as pl
 from analytics.errors import HubError
 from analytics.evaluation import nab
 from analytics.evaluation.metrics import confusion, f1_far_mar
+from analytics.models.anomaly.catalog import DetectorFactory, detector_factory
 
 TRAIN_ROWS = 400
 """SKAB's proposed protocol: the first 400 rows of each file train the detector."""
@@ -270,7 +271,6 @@ def nab_skab(files: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], width: 
 # --------------------------------------------------------------------------------------------
 # Evaluation
 
-DetectorFactory = Callable[[], Any]
 """Returns a fresh unfitted detector (``fit(X)``, ``predict(X)`` with 0/1), one per split."""
 
 
@@ -330,39 +330,6 @@ def evaluate(
 
 # --------------------------------------------------------------------------------------------
 # Detectors
-
-
-def detector_factory(name: str) -> DetectorFactory:
-    """Detectors by CLI name, with defaults fixed before looking at any test label:
-
-    * ``adaptive``: :class:`AdaptiveReference` (its defaults: 10-row noise filter, reference
-      memory = the training rows, threshold = the largest training score, alarms held 10 rows);
-      causal, scores the test rows as the continuation of the training rows;
-    * ``pca``: :class:`PCAResidual` (90 % variance, its own 99 % combined-index control limit);
-    * ``ecod`` / ``iforest`` / other PyOD names (``copod``, ``hbos``, ...):
-      :class:`PyODDetector`, threshold the 99 % quantile of the training rows' scores
-      (IForest with ``random_state=0``);
-    * ``ensemble``: :class:`Ensemble` (mean of rank-calibrated scores) of pca + ecod + iforest,
-      threshold the 99 % quantile of the training rows' ensemble scores.
-    """
-    from analytics.models.anomaly import PYOD_MODELS, AdaptiveReference, Ensemble, PCAResidual, PyODDetector
-
-    key = name.lower()
-    pyod = {m.lower(): m for m in PYOD_MODELS}
-
-    def pyod_detector(model: str) -> Any:
-        params = {"random_state": 0} if model in {"IForest", "INNE"} else None
-        return PyODDetector(model, params)
-
-    if key == "pca":
-        return PCAResidual
-    if key == "adaptive":
-        return AdaptiveReference
-    if key == "ensemble":
-        return lambda: Ensemble([PCAResidual(), pyod_detector("ECOD"), pyod_detector("IForest")])
-    if key in pyod:
-        return lambda: pyod_detector(pyod[key])
-    raise HubError(f"unknown detector {name!r}; available: adaptive, pca, ensemble, {', '.join(sorted(pyod))}")
 
 
 BENCHMARKS = ("skab",)
