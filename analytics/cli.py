@@ -514,6 +514,42 @@ def _dates(day: list[str] | None, start: str | None, end: str | None) -> list[da
     return None
 
 
+@app.command()
+def score(
+    factory: Annotated[str, typer.Option(help="Factory id.")],
+    day: Annotated[list[str] | None, typer.Option("--date", help="Local date(s) to score (YYYY-MM-DD).")] = None,
+    start: Annotated[str | None, typer.Option(help="First local date of a range.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last local date of a range (inclusive).")] = None,
+) -> None:
+    """Score a factory's machines for anomalies, day by day: sensor faults found, models refitted
+    where due, each window's score, alarm and driving sensors stored for the day (re-running a
+    day replaces it)."""
+    from analytics.models.anomaly.scoring import score_day
+
+    hub = _hub()
+    hub.registry.factory(factory)
+    dates = _dates(day, start, end)
+    if not dates:
+        raise HubError("give --date YYYY-MM-DD (or --start and --end)")
+    table = Table("date", "machines", "windows", "above threshold", "alarms", "excluded (sensor faults)", "data-quality events", "refits", "no model yet", "seconds")
+    runs = []
+    with _progress("days") as bar:
+        task = bar.add_task(f"scoring {factory}", total=len(dates))
+        for d in dates:
+            run = score_day(hub, factory, d)
+            runs.append(run)
+            refits = ", ".join(f"{m} ({why})" for m, why in sorted(run.refitted.items())) or "-"
+            table.add_row(
+                d.isoformat(), str(run.machines), str(run.windows), str(run.above), str(run.alarms), str(run.excluded),
+                str(run.faults), escape(refits), escape(", ".join(run.without_model) or "-"), f"{run.seconds:.1f}",
+            )  # fmt: skip
+            bar.advance(task)
+    err.print(table)
+    alarmed = sorted({m for r in runs for m in r.alarmed_machines})
+    print(json.dumps({"factory": factory, "dates": [d.isoformat() for d in dates], "windows": sum(r.windows for r in runs),
+                      "alarms": sum(r.alarms for r in runs), "alarmed_machines": alarmed, "refits": sum(len(r.refitted) for r in runs)}))  # fmt: skip
+
+
 @features_app.command("build")
 def features_build(
     factory: Annotated[str, typer.Option(help="Factory id.")],

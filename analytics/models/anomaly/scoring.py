@@ -1,0 +1,154 @@
+"""A factory's day of anomaly scoring (``factoryhub score``): sensor faults found, models refitted
+where due, every machine's windows scored, labelled and explained, all stored for the day.
+
+Stored per local date under ``factories/<id>/scores/anomaly/<window>/`` (a
+:class:`~analytics.store.dated.DatedTables`, replaced atomically, so re-running a day replaces it):
+
+- ``scores``: one row per machine and window (:data:`~analytics.models.anomaly.monitor.SCORE_SCHEMA`):
+  score in threshold units, above-threshold flag, persistence alarm, excluded for a sensor fault,
+  the top sensors driving the score with their shares, and the id of the model that scored it;
+- ``faults``: the day's data-quality events (:mod:`analytics.models.anomaly.quality`).
+
+Models are saved in the factory's :class:`~analytics.store.models.ModelStore` with their cards. A
+re-run of a past day uses the newest model fitted on data up to that day, never a later one, and
+learns from the stored outcomes of the days before it (their exceedances and sensor faults stay
+out of training); so running days in order, or re-running any of them, gives the same result.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from analytics.config import AnomalySettings, get_settings
+from analytics.features import MACHINE_HEALTH, FeatureStore
+from analytics.models.anomaly.data import machine_matrix
+from analytics.models.anomaly.monitor import SCORE_SCHEMA, MachineModel, monitor_day
+from analytics.models.anomaly.quality import EVENT_SCHEMA, detect_factory_faults, fault_mask
+from analytics.schemas import validate_factory_id
+from analytics.store.dated import DatedTables
+from analytics.store.hub import Hub
+from analytics.store.models import ModelStore
+from analytics.store.reader import FactoryReader
+
+log = logging.getLogger(__name__)
+
+KIND = "anomaly"
+TABLES = ("scores", "faults")
+FAULT_HISTORY = timedelta(days=7)  # how often a sensor normally changes value is learned from a week
+
+
+def score_store(hub: Hub, factory_id: str, window: str) -> DatedTables:
+    """Where a factory's anomaly scores of one feature window live."""
+    factory_id = validate_factory_id(factory_id)
+    MACHINE_HEALTH.window_seconds(window)
+    return DatedTables(hub.lake.factory_root(factory_id) / "scores" / KIND / window, factory_id, TABLES)
+
+
+def day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
+    """UTC [start, end) of a local calendar day (23 or 25 hours on a DST change)."""
+    zone = ZoneInfo(timezone)
+    start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    return start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC"))
+
+
+@dataclass
+class ScoreRun:
+    """What one day's scoring did."""
+
+    factory_id: str
+    day: date
+    machines: int = 0
+    windows: int = 0
+    above: int = 0
+    alarms: int = 0
+    excluded: int = 0
+    faults: int = 0
+    refitted: dict[str, str] = field(default_factory=dict)  # machine -> reason
+    without_model: list[str] = field(default_factory=list)
+    alarmed_machines: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _load(models: ModelStore, machine_id: str, until: datetime) -> MachineModel | None:
+    card = models.latest_card(KIND, machine_id, until=until)
+    return models.load(KIND, machine_id, card["model_id"]) if card else None
+
+
+def score_day(hub: Hub, factory_id: str, day: date, settings: AnomalySettings | None = None) -> ScoreRun:
+    """Score one local day of one factory and store the result (see the module doc)."""
+    started = time.perf_counter()
+    settings = settings or get_settings().anomaly
+    reader = FactoryReader(hub, factory_id)
+    factory_id = reader.factory_id
+    features = FeatureStore(hub, factory_id)
+    store = score_store(hub, factory_id, settings.window)
+    models = ModelStore(hub, factory_id)
+    day_start, day_end = day_bounds(day, reader.factory.timezone)
+    history_start = day - timedelta(days=settings.lookback_days + 1)
+
+    sensor = features.read(MACHINE_HEALTH, settings.window, "sensor", history_start, day).collect()
+    machine = features.read(MACHINE_HEALTH, settings.window, "machine", history_start, day).collect()
+    events = reader.events().collect()
+    faults = detect_factory_faults(hub, factory_id, day_start - FAULT_HISTORY, day_end)
+    faults = faults.filter((pl.col("end") > day_start) & (pl.col("start") < day_end))
+    past = store.read("scores", history_start, day - timedelta(days=1)).collect()
+    rules = features.rules()
+    run = ScoreRun(factory_id, day, faults=faults.height)
+
+    frames = []
+    machine_ids = sorted(set(sensor.get_column("machine_id").unique().to_list())) if sensor.height else []
+    for machine_id in machine_ids:
+        matrix = machine_matrix(sensor, machine, machine_id, stats=settings.stats)
+        matrix = matrix.filter(pl.col("window_start") < day_end)
+        if matrix.height == 0:
+            continue
+        own_past = past.filter(pl.col("machine_id") == machine_id) if past.height else pl.DataFrame(schema=SCORE_SCHEMA)
+        flagged = own_past.filter(pl.col("above")).select("window_start")
+        mask = fault_mask(matrix.get_column("window_start"), matrix.get_column("window_end"), faults, machine_id=machine_id)
+        excluded = pl.concat([own_past.filter(pl.col("excluded")).select("window_start"), mask.filter(pl.col("any_fault")).select("window_start")])
+        prior = own_past.sort("window_start").get_column("above").to_list()[-settings.persistence[1] :]
+        model = _load(models, machine_id, day_start)
+        rule = rules.get(machine_id)
+        model, refitted, scores = monitor_day(
+            model, matrix, events, machine_id, day_start, day_end, settings,
+            flagged=flagged, excluded=excluded, prior_above=prior, load_sensor=rule.sensor if rule else None,
+        )  # fmt: skip
+        if refitted and model is not None:
+            models.save(KIND, machine_id, model.model_id, model, model.card())
+            run.refitted[machine_id] = model.reason
+        if model is None:
+            run.without_model.append(machine_id)
+            continue
+        if scores.height:
+            run.machines += 1
+            frames.append(scores)
+            if scores.get_column("alarm").any():
+                run.alarmed_machines.append(machine_id)
+    scores = pl.concat(frames) if frames else pl.DataFrame(schema=SCORE_SCHEMA)
+    run.windows = scores.height
+    run.above = int(scores.get_column("above").sum()) if scores.height else 0
+    run.alarms = int(scores.get_column("alarm").sum()) if scores.height else 0
+    run.excluded = int(scores.get_column("excluded").sum()) if scores.height else 0
+    store.write(day, {"scores": scores, "faults": faults.cast(EVENT_SCHEMA) if faults.height else pl.DataFrame(schema=EVENT_SCHEMA)}, settings=settings.model_dump(mode="json"))
+    run.seconds = time.perf_counter() - started
+    log.info("%s %s: %d machines, %d windows, %d alarms, %d refits", factory_id, day, run.machines, run.windows, run.alarms, len(run.refitted))
+    return run
+
+
+def read_scores(hub: Hub, factory_id: str, start: date | None = None, end: date | None = None, settings: AnomalySettings | None = None) -> pl.LazyFrame:
+    """Stored anomaly scores of local dates [start, end], factory-scoped."""
+    settings = settings or get_settings().anomaly
+    return score_store(hub, factory_id, settings.window).read("scores", start, end)
+
+
+def read_faults(hub: Hub, factory_id: str, start: date | None = None, end: date | None = None, settings: AnomalySettings | None = None) -> pl.LazyFrame:
+    """Stored data-quality events of local dates [start, end], factory-scoped."""
+    settings = settings or get_settings().anomaly
+    return score_store(hub, factory_id, settings.window).read("faults", start, end)

@@ -1,0 +1,82 @@
+"""Fitted models of one factory, each saved with its card.
+
+Layout: ``factories/<id>/models/<kind>/<machine>/<model_id>.joblib`` and ``<model_id>.json`` (the
+card: training range, rows, feature set and version, parameters, why it was fitted). The model
+file is written first and the card last, each through a temporary file renamed into place, so a
+card on disk always names a complete model; a crash leaves at most an orphaned model file that no
+card points to. Models are written and read only by the hub itself (joblib is pickle: never load
+a model file from elsewhere).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from analytics.schemas import validate_factory_id, validate_machine_id
+from analytics.store.hub import Hub
+
+KINDS = ("anomaly",)
+
+
+class ModelStore:
+    """Save, list and load one factory's models; paths come from validated identifiers only."""
+
+    def __init__(self, hub: Hub, factory_id: str) -> None:
+        self.factory_id = validate_factory_id(factory_id)
+        hub.registry.factory(self.factory_id)  # must be registered
+        self.root = hub.lake.factory_root(self.factory_id) / "models"
+
+    def _dir(self, kind: str, machine_id: str) -> Path:
+        if kind not in KINDS:
+            raise ValueError(f"unknown model kind {kind!r}; have {', '.join(KINDS)}")
+        return self.root / kind / validate_machine_id(machine_id)
+
+    @staticmethod
+    def _write(path: Path, write: Any) -> None:
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            write(tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def save(self, kind: str, machine_id: str, model_id: str, model: Any, card: dict[str, Any]) -> Path:
+        """Store ``model`` under ``model_id`` with its ``card``; returns the card's path."""
+        if not model_id.isalnum():
+            raise ValueError(f"model id must be alphanumeric, got {model_id!r}")
+        folder = self._dir(kind, machine_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        self._write(folder / f"{model_id}.joblib", lambda p: joblib.dump(model, p, compress=3))
+        card = {**card, "model_id": model_id, "kind": kind, "machine_id": machine_id, "factory_id": self.factory_id}
+        self._write(folder / f"{model_id}.json", lambda p: p.write_text(json.dumps(card, default=str, indent=1), encoding="utf-8"))
+        return folder / f"{model_id}.json"
+
+    def cards(self, kind: str, machine_id: str | None = None) -> list[dict[str, Any]]:
+        """Cards of the stored models (one machine's, or every machine's), oldest fit first."""
+        base = self.root / kind
+        folders = [self._dir(kind, machine_id)] if machine_id else (sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else [])
+        cards = []
+        for folder in folders:
+            for path in folder.glob("*.json") if folder.is_dir() else []:
+                cards.append(json.loads(path.read_text(encoding="utf-8")))
+        return sorted(cards, key=lambda c: (c.get("fitted_until", ""), c.get("fitted_at", "")))
+
+    def latest_card(self, kind: str, machine_id: str, *, until: datetime | None = None) -> dict[str, Any] | None:
+        """The card of the newest model fitted on data up to ``until`` (all, if None), so re-running
+        a past day never uses a model that saw later data."""
+        cards = self.cards(kind, machine_id)
+        if until is not None:
+            cards = [c for c in cards if datetime.fromisoformat(c["fitted_until"]) <= until]
+        return cards[-1] if cards else None
+
+    def load(self, kind: str, machine_id: str, model_id: str) -> Any:
+        if not model_id.isalnum():
+            raise ValueError(f"model id must be alphanumeric, got {model_id!r}")
+        return joblib.load(self._dir(kind, machine_id) / f"{model_id}.joblib")
