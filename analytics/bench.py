@@ -332,3 +332,100 @@ if __name__ == "__main__":
         "pandas": _pandas_run,
     }
     print(json.dumps(children[kind](*rest)))
+
+
+def bench_score(machines: int = 1000, workdir: Path | None = None, console: Console | None = None, repeat: int = 3) -> dict[str, float]:
+    """A day of anomaly scoring (``score_day``) for ``machines`` machines with fitted models,
+    against the plain read of that day's features and one pivot of them (the least any scorer
+    must do). The fleet is cloned from a small simulated factory, so its features, models and
+    scores are real: 1-hour windows, the default statistics, models fitted on the simulation."""
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+    from uuid import uuid4
+
+    from analytics.config import get_settings
+    from analytics.demo import PLANT_FILES, build_factory
+    from analytics.features import MACHINE_HEALTH, FeatureStore, build_features
+    from analytics.models.anomaly.data import machine_matrix
+    from analytics.models.anomaly.monitor import fit_model
+    from analytics.models.anomaly.scoring import KIND, day_bounds, score_day
+    from analytics.schemas import FactorySpec
+    from analytics.simulate.plans import SimulationConfig
+    from analytics.simulate.runner import simulate_hub
+    from analytics.store.hub import Hub
+    from analytics.store.models import ModelStore
+    from analytics.store.reader import FactoryReader
+
+    say = console.print if console else (lambda *_a, **_k: None)
+    settings = get_settings().anomaly.model_copy(update={"min_rows": 20})
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        sim = Path(tmp) / "sim"
+        say("simulating a template factory (8 machines x 6 days) ...")
+        simulate_hub(SimulationConfig(factories=1, machines=8, days=6, seed=5, interval="5min"), sim, workers=1)
+        hub = Hub.open(data_dir=Path(tmp) / "hub")
+        folder = next(p for p in sorted(sim.iterdir()) if any((p / name).is_file() for name in PLANT_FILES))
+        template, _ = build_factory(hub, folder, now=datetime(2100, 1, 1, tzinfo=UTC))
+        build_features(hub, template, window=settings.window)
+        store = FeatureStore(hub, template)
+        day = store.dates(MACHINE_HEALTH, settings.window)[-2]  # the last whole day
+        day_start, _ = day_bounds(day, FactoryReader(hub, template).factory.timezone)
+        sensor = store.read(MACHINE_HEALTH, settings.window, "sensor").collect()
+        machine = store.read(MACHINE_HEALTH, settings.window, "machine").collect()
+        events = FactoryReader(hub, template).events().collect()
+        rules = store.rules()
+        models = {}
+        for machine_id in sorted(sensor.get_column("machine_id").unique()):
+            matrix = machine_matrix(sensor, machine, machine_id, stats=settings.stats)
+            rule = rules.get(machine_id)
+            model = fit_model(matrix, events, machine_id, day_start, settings, load_sensor=rule.sensor if rule else None)
+            if model is not None:
+                models[machine_id] = model
+        if not models:
+            raise RuntimeError("the template factory gave no model to clone")
+        say(f"cloning {len(models)} fitted machines into a fleet of {machines} ...")
+        fleet = "bench-fleet"
+        hub.registry.add_factory(FactorySpec(id=fleet, name_en="benchmark fleet"))
+        names = sorted(models)
+        clones = {f"M{i:05d}": names[i % len(names)] for i in range(machines)}
+        day_sensor = sensor.filter(pl.col("window_start") >= day_start, pl.col("window_start") < day_start + timedelta(days=1))
+        day_machine = machine.filter(pl.col("window_start") >= day_start, pl.col("window_start") < day_start + timedelta(days=1))
+        mapping = pl.DataFrame({"clone": list(clones), "machine_id": list(clones.values())})
+        cloned = {
+            "sensor": day_sensor.join(mapping, on="machine_id").with_columns(pl.col("clone").alias("machine_id")).drop("clone"),
+            "machine": day_machine.join(mapping, on="machine_id").with_columns(pl.col("clone").alias("machine_id")).drop("clone"),
+        }
+        FeatureStore(hub, fleet).write(MACHINE_HEALTH, settings.window, day, cloned)
+        model_store = ModelStore(hub, fleet)
+        for clone, source in clones.items():
+            copy = replace(models[source], machine_id=clone, model_id=uuid4().hex[:12])
+            model_store.save(KIND, clone, copy.model_id, copy, copy.card())
+
+        def baseline() -> float:
+            started = time.perf_counter()
+            features = FeatureStore(hub, fleet)
+            s = features.read(MACHINE_HEALTH, settings.window, "sensor", day, day).collect()
+            features.read(MACHINE_HEALTH, settings.window, "machine", day, day).collect()
+            s.pivot(on="sensor", index=["machine_id", "window_start"], values=list(settings.stats))
+            return time.perf_counter() - started
+
+        hub_runs, base_runs = [], []
+        windows = 0
+        for i in range(repeat):
+            base_runs.append(baseline())
+            started = time.perf_counter()
+            run = score_day(hub, fleet, day, settings)
+            hub_runs.append(time.perf_counter() - started)
+            windows = run.windows
+            if run.refitted:
+                raise RuntimeError(f"the benchmark should only score, but refitted {len(run.refitted)} machines")
+            say(f"run {i + 1}: score_day {hub_runs[-1]:.2f} s ({run.machines} machines, {run.windows} windows), baseline {base_runs[-1]:.3f} s")
+    score_s, base_s = statistics.median(hub_runs), statistics.median(base_runs)
+    return {
+        "machines": machines,
+        "windows": windows,
+        "score_day_s": round(score_s, 3),
+        "baseline_read_pivot_s": round(base_s, 3),
+        "ratio": round(score_s / base_s, 2),
+        "machines_per_s": round(machines / score_s, 1),
+        "target_s": 10.0,
+    }

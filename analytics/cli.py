@@ -362,6 +362,19 @@ def bench_features(
     print(json.dumps(figures))
 
 
+@bench_app.command("score")
+def bench_score(
+    machines: Annotated[int, typer.Option(help="Machines in the scored fleet.")] = 1000,
+    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one).")] = None,
+    repeat: Annotated[int, typer.Option(min=1, help="Alternating runs of baseline and scoring; medians are reported.")] = 3,
+) -> None:
+    """A day of anomaly scoring for a fleet of fitted machines, against reading and pivoting its features."""
+    from analytics.bench import bench_score as run
+
+    figures = run(machines, workdir, console=err, repeat=repeat)
+    print(json.dumps(figures))
+
+
 # --- eval --------------------------------------------------------------------------------------
 @eval_app.command("anomaly")
 def eval_anomaly(
