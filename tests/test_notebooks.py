@@ -53,7 +53,30 @@ def _check_simulated_degradation(results: list) -> None:
     assert (summary["in noise sd"].abs() > 3).all()
 
 
-CHECKS = {"01_explore_the_lake.ipynb": _check_explore_the_lake, "02_simulated_degradation.ipynb": _check_simulated_degradation}
+def _check_anomaly_detection(results: list) -> None:
+    assert results[2].filter(pl.col("outcome") == "failure").height == 1
+    pca = results[4]
+    assert pca["hours before failure"] >= 24 and pca["false alarms"] == 0
+    # The alarms are driven by the sensors the failure mode moves.
+    assert (results[6]["share_of_moved_sensors"] > 0.5).all()
+    assert results[7]["moved_by_fault"][0] is not None
+    comparison = results[9]
+    assert comparison["detector"].to_list() == ["PCA", "ECOD", "IForest", "Ensemble (PCA + ECOD + IForest)", "HBOS"]
+    assert (comparison["false alarms"] == 0).all()
+    assert comparison["hours before failure"].max() == pca["hours before failure"]
+    # The monitor, lived day by day: caught in time, no false alarm, sensor-fault hours never alarm.
+    alarms = results[11]
+    assert alarms.height >= 1 and (alarms["truth"] != "false alarm").all()
+    assert results[13].height > 0 and not results[13]["alarm"].any()
+    fleet = results[-1]
+    assert fleet["machines"] + fleet["skipped_machines"] == 4 and fleet["caught"] >= 1
+
+
+CHECKS = {
+    "01_explore_the_lake.ipynb": _check_explore_the_lake,
+    "02_simulated_degradation.ipynb": _check_simulated_degradation,
+    "anomaly_detection.ipynb": _check_anomaly_detection,
+}
 
 
 def test_every_notebook_is_checked() -> None:

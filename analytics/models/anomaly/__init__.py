@@ -11,6 +11,8 @@
 
 from analytics.models.anomaly.adaptive import AdaptiveReference
 from analytics.models.anomaly.base import BaseDetector
+from analytics.models.anomaly.calibrated import Calibrated
+from analytics.models.anomaly.modes import ModeAware
 from analytics.models.anomaly.multivariate import PYOD_MODELS, Ensemble, PyODDetector
 from analytics.models.anomaly.process import PCAResidual
 from analytics.models.anomaly.thresholds import (
@@ -29,10 +31,12 @@ __all__ = [
     "PYOD_MODELS",
     "AdaptiveReference",
     "BaseDetector",
+    "Calibrated",
     "ContaminationThreshold",
     "EmpiricalCalibrator",
     "Ensemble",
     "FixedThreshold",
+    "ModeAware",
     "PCAResidual",
     "Persistence",
     "PyODDetector",

@@ -135,9 +135,12 @@ def training_windows(
     flagged: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The healthy reference: windows ending by ``until`` within ``lookback_days``, away from
-    failures and maintenance, and not flagged (``flagged``: ``window_start`` of windows the
+    the failures and maintenance logged before ``until``, and not flagged (``flagged``: ``window_start`` of windows the
     monitor found above its threshold or a sensor fault spoiled)."""
     since = until - timedelta(days=settings.lookback_days)
+    # Only what was logged by then: a replayed day must not know of failures still to come.
+    if events.height:
+        events = events.filter(pl.col("ts") < until)
     recent = matrix.filter((pl.col("window_end") <= until) & (pl.col("window_start") >= since))
     if flagged is not None and flagged.height:
         recent = recent.join(flagged.select("window_start").unique(), on="window_start", how="anti")
