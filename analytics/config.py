@@ -36,7 +36,12 @@ class AnomalySettings(BaseModel):
         "windows a month; at most one false alarm a month needs a per-window exceedance rate well under 1/400.",
     )
     lookback_days: int = Field(28, ge=1, description="Days of history a model learns from (the most recent healthy ones).")
-    refit_days: int = Field(7, ge=1, description="Refit a machine's model when it is this many days old.")
+    refit_days: int = Field(
+        3,
+        ge=1,
+        description="Refit a machine's model when it is this many days old (the shop air moves about 1 °C a week in "
+        "spring and autumn; a 3-day-old model lags it less: 0.56 against 0.75 false alarms per machine-month on the simulator).",
+    )
     drift_share: float = Field(
         0.5, gt=0, le=1, description="Refit early when this share of a day's windows ran outside the operating range trained on."
     )

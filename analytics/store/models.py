@@ -53,7 +53,7 @@ class ModelStore:
             raise ValueError(f"model id must be alphanumeric, got {model_id!r}")
         folder = self._dir(kind, machine_id)
         folder.mkdir(parents=True, exist_ok=True)
-        self._write(folder / f"{model_id}.joblib", lambda p: joblib.dump(model, p, compress=3))
+        self._write(folder / f"{model_id}.joblib", lambda p: joblib.dump(model, p))
         card = {**card, "model_id": model_id, "kind": kind, "machine_id": machine_id, "factory_id": self.factory_id}
         self._write(folder / f"{model_id}.json", lambda p: p.write_text(json.dumps(card, default=str, indent=1), encoding="utf-8"))
         return folder / f"{model_id}.json"

@@ -16,6 +16,11 @@ def detector_factory(name: str) -> DetectorFactory:
     * ``adaptive``: :class:`AdaptiveReference` (its defaults: 10-row noise filter, reference
       memory = the training rows, threshold = the largest training score, alarms held 10 rows);
       causal, scores the test rows as the continuation of the training rows;
+    * ``adaptive-rel``: :class:`AdaptiveReference` with ``relations=True`` (each sensor also as
+      its residual from a ridge regression on the other sensors, ridge 0.1, residuals of the
+      training rows cross-fitted over 4 time blocks) and ``validation=0.25`` (the threshold is
+      at least the largest score a detector fitted on the first 3/4 of the training rows gives
+      the last 1/4); see the caveat in :mod:`analytics.models.anomaly.adaptive`;
     * ``pca``: :class:`PCAResidual` (90 % variance, its own 99 % combined-index control limit);
     * ``ecod`` / ``iforest`` / other PyOD names (``copod``, ``hbos``, ...):
       :class:`PyODDetector`, threshold the 99 % quantile of the training rows' scores
@@ -36,8 +41,10 @@ def detector_factory(name: str) -> DetectorFactory:
         return PCAResidual
     if key == "adaptive":
         return AdaptiveReference
+    if key == "adaptive-rel":
+        return lambda: AdaptiveReference(relations=True, validation=0.25)
     if key == "ensemble":
         return lambda: Ensemble([PCAResidual(), pyod_detector("ECOD"), pyod_detector("IForest")])
     if key in pyod:
         return lambda: pyod_detector(pyod[key])
-    raise HubError(f"unknown detector {name!r}; available: adaptive, pca, ensemble, {', '.join(sorted(pyod))}")
+    raise HubError(f"unknown detector {name!r}; available: adaptive, adaptive-rel, pca, ensemble, {', '.join(sorted(pyod))}")

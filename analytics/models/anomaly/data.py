@@ -23,6 +23,41 @@ HEALTH_STATS: tuple[str, ...] = ("mean", "std", "q90", "slope_per_h")
 KEY = ("machine_id", "window_start", "window_end")
 
 
+def machine_matrices(
+    sensor: pl.DataFrame,
+    machine: pl.DataFrame,
+    *,
+    stats: Sequence[str] = HEALTH_STATS,
+    min_running: float = 0.5,
+    feature_set: FeatureSet = MACHINE_HEALTH,
+) -> dict[str, pl.DataFrame]:
+    """:func:`machine_matrix` of every machine in ``sensor``, from one pivot (a fleet of a thousand
+    machines costs one reshape, not a thousand)."""
+    if sensor.height == 0:
+        return {}
+    wide = sensor.pivot(on="sensor", index=["machine_id", "window_start", "window_end"], values=list(stats), separator="__")
+    # Polars names pivoted columns "<stat>__<sensor>": the sensor first reads better in reports.
+    wide = wide.rename({c: "__".join(reversed(c.split("__", 1))) for c in wide.columns if "__" in c})
+    own_sensors = sensor.group_by("machine_id").agg(pl.col("sensor").unique())
+    sensors_of = dict(zip(own_sensors.get_column("machine_id").to_list(), own_sensors.get_column("sensor").to_list(), strict=True))
+    machines_of = machine.partition_by("machine_id", as_dict=True) if machine.height else {}
+    cross_names = [c.name for c in feature_set.cross]
+    out = {}
+    for (machine_id,), rows in wide.partition_by("machine_id", as_dict=True).items():
+        names = {f"{s}__{stat}" for s in sensors_of[machine_id] for stat in stats}
+        own = rows.select("window_start", "window_end", *sorted(c for c in rows.columns if c in names))
+        state_rows = machines_of.get((machine_id,))
+        if state_rows is None:
+            state_rows = pl.DataFrame(schema={"window_start": own.schema["window_start"], "share_running": pl.Float64()})
+        cross = [c for c in cross_names if c in state_rows.columns and state_rows.get_column(c).is_not_null().any()]
+        joined = own.join(state_rows.select("window_start", "share_running", *cross), on="window_start", how="left")
+        if joined.get_column("share_running").is_not_null().any():
+            joined = joined.filter(pl.col("share_running") >= min_running)
+        value_columns = sorted(c for c in joined.columns if c not in {"window_start", "window_end", "share_running"})
+        out[machine_id] = joined.select("window_start", "window_end", *value_columns).drop_nulls().sort("window_start")
+    return out
+
+
 def machine_matrix(
     sensor: pl.DataFrame,
     machine: pl.DataFrame,
@@ -36,17 +71,11 @@ def machine_matrix(
     (every window, for a machine without a load sensor), columns ``window_start``,
     ``window_end`` and ``<sensor>__<stat>`` / cross features; rows with a missing value dropped."""
     own = sensor.filter(pl.col("machine_id") == machine_id)
-    wide = own.pivot(on="sensor", index=["window_start", "window_end"], values=list(stats), separator="__")
-    # Polars names pivoted columns "<stat>__<sensor>": the sensor first reads better in reports.
-    wide = wide.rename({c: "__".join(reversed(c.split("__", 1))) for c in wide.columns if "__" in c})
-    rows = machine.filter(pl.col("machine_id") == machine_id)
-    cross = [c.name for c in feature_set.cross if c.name in rows.columns and rows.get_column(c.name).is_not_null().any()]
-    state = rows.select("window_start", "share_running", *cross)
-    out = wide.join(state, on="window_start", how="left")
-    if out.get_column("share_running").is_not_null().any():
-        out = out.filter(pl.col("share_running") >= min_running)
-    value_columns = sorted(c for c in out.columns if c not in {"window_start", "window_end", "share_running"})
-    return out.select("window_start", "window_end", *value_columns).drop_nulls().sort("window_start")
+    rows = machine.filter(pl.col("machine_id") == machine_id) if machine.height else machine
+    matrices = machine_matrices(own, rows, stats=stats, min_running=min_running, feature_set=feature_set)
+    if machine_id in matrices:
+        return matrices[machine_id]
+    return pl.DataFrame(schema={"window_start": pl.Datetime("us", "UTC"), "window_end": pl.Datetime("us", "UTC")})
 
 
 def healthy_mask(
