@@ -387,7 +387,7 @@ def eval_anomaly(
     test: Annotated[Path | None, typer.Option(help="Labelled CSV, same form plus a 0/1 label column; with --train.")] = None,
     time_column: Annotated[str | None, typer.Option(help="Time column of --train/--test (default: datetime, timestamp, time, date or ts if present; else delays are in rows).")] = None,
     label_column: Annotated[str | None, typer.Option(help="0/1 label column of --test (default: anomaly, label or is_anomaly).")] = None,
-    detector: Annotated[str | None, typer.Option(help="pca | adaptive | ecod | iforest | ensemble | any other PyOD name (copod, hbos, ...). Default: adaptive for skab (its test part continues its training part in time), pca for the simulator and --train/--test, streaming for nab (the only streaming detector).")] = None,
+    detector: Annotated[str | None, typer.Option(help="pca | adaptive | adaptive-rel | ecod | iforest | ensemble | any other PyOD name (copod, hbos, ...). Default: adaptive for skab (its test part continues its training part in time), pca for the simulator and --train/--test, streaming for nab (the only streaming detector).")] = None,
 ) -> None:
     """Run a detector through a benchmark's protocol (--benchmark, --data): pooled F1 / FAR / MAR and
     NAB changepoint scores; NAB itself (--benchmark nab: data/<category>/*.csv,
