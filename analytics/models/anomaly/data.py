@@ -21,6 +21,12 @@ from analytics.features.featureset import MACHINE_HEALTH, FeatureSet
 # are left out (they describe the data or the past, not the machine now).
 HEALTH_STATS: tuple[str, ...] = ("mean", "std", "q90", "slope_per_h")
 KEY = ("machine_id", "window_start", "window_end")
+WINDOW = ("window_start", "window_end")
+
+
+def value_columns(matrix: pl.DataFrame) -> list[str]:
+    """The feature columns of a machine matrix (everything but the window bounds), in order."""
+    return [c for c in matrix.columns if c not in WINDOW]
 
 
 def machine_matrices(

@@ -39,7 +39,7 @@ from analytics.config import AnomalySettings
 from analytics.features.featureset import MACHINE_HEALTH, FeatureSet
 from analytics.models.anomaly.base import BaseDetector
 from analytics.models.anomaly.calibrated import Calibrated
-from analytics.models.anomaly.data import healthy_mask
+from analytics.models.anomaly.data import healthy_mask, value_columns
 from analytics.models.anomaly.modes import ModeAware
 from analytics.models.anomaly.thresholds import Persistence
 
@@ -164,7 +164,7 @@ def fit_model(
     """A model fitted on the machine's healthy reference before ``until``; None while it has
     fewer than ``min_rows`` healthy windows."""
     train = training_windows(matrix, events, machine_id, until, settings, flagged)
-    columns = [c for c in matrix.columns if c not in ("window_start", "window_end")]
+    columns = value_columns(matrix)
     if train.height < settings.min_rows or not columns:
         log.info("%s: %d healthy windows before %s, %d needed: no model yet", machine_id, train.height, until, settings.min_rows)
         return None
@@ -197,7 +197,7 @@ def refit_reason(model: MachineModel | None, day: pl.DataFrame, day_start: datet
     day's windows ran at a load outside the range (1st-99th percentile) it was trained on."""
     if model is None:
         return "first"
-    if [c for c in day.columns if c not in ("window_start", "window_end")] != model.columns:
+    if value_columns(day) != model.columns:
         return "features"
     if day_start - model.fitted_until >= timedelta(days=settings.refit_days):
         return "schedule"
