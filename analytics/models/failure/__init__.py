@@ -1,0 +1,1 @@
+"""Supervised failure models: remaining useful life (:mod:`.rul`); failure risk and survival later."""
