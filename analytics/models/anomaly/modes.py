@@ -18,12 +18,10 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
-from threadpoolctl import threadpool_limits
 
 from analytics.models.anomaly.base import BaseDetector
 from analytics.models.anomaly.thresholds import FixedThreshold, Threshold
+from analytics.models.clusters import operating_clusters
 
 
 class ModeAware(BaseDetector):
@@ -71,21 +69,12 @@ class ModeAware(BaseDetector):
 
     def _modes(self, M: np.ndarray) -> tuple[int, np.ndarray]:
         """(number of modes, centres) chosen on the standardised mode columns ``M``."""
-        best = (1, M.mean(axis=0, keepdims=True), -1.0)
-        for k in range(2, self.max_modes + 1):
-            if len(M) < k * self.min_rows:
-                break
-            # One thread: k-means on a few hundred rows gains nothing from more, and on a busy
-            # 2-core host its thread pool fights the hub's other workers (100x slower, measured).
-            with threadpool_limits(1):
-                model = KMeans(n_clusters=k, n_init=4, random_state=self.random_state).fit(M)
-            sizes = np.bincount(model.labels_, minlength=k)
-            if sizes.min() < self.min_rows or len(np.unique(M, axis=0)) <= k:
-                continue
-            quality = float(silhouette_score(M, model.labels_, sample_size=min(len(M), 2000), random_state=self.random_state))
-            if quality >= self.min_silhouette and quality > best[2]:
-                best = (k, model.cluster_centers_, quality)
-        return best[0], best[1]
+        model, _ = operating_clusters(
+            M, max_k=self.max_modes, min_silhouette=self.min_silhouette, min_rows=self.min_rows, random_state=self.random_state
+        )
+        if model is None:
+            return 1, M.mean(axis=0, keepdims=True)
+        return int(model.n_clusters), model.cluster_centers_
 
     def _standard(self, X: np.ndarray) -> np.ndarray:
         return (X[:, self.mode_index_] - self.mode_mean_) / self.mode_scale_

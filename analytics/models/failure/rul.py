@@ -41,9 +41,9 @@ import numpy as np
 import polars as pl
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
 
 from analytics.errors import HubError
+from analytics.models.clusters import operating_clusters
 
 log = logging.getLogger(__name__)
 
@@ -123,23 +123,12 @@ class OperatingConditionNormalizer(TransformerMixin, BaseEstimator):
         self.kmeans_: KMeans | None = None
         self.n_conditions_, self.silhouette_ = 1, float("nan")
         if self.setting_columns_ and X.height > self.max_conditions:
-            # k-means on a subsample (conditions are few and dense); the silhouette, O(n²), on a smaller one
-            rng = np.random.default_rng(self.random_state)
-            z = self._scaled_settings(X)[rng.permutation(X.height)[:20_000]]
-            scored = z[:5000]
-            best: tuple[float, KMeans | None] = (-1.0, None)
-            for k in range(2, self.max_conditions + 1):
-                km = KMeans(n_clusters=k, n_init=4, random_state=self.random_state).fit(z)
-                labels = km.labels_[:5000]
-                if len(np.unique(labels)) < 2:
-                    continue
-                sil = float(silhouette_score(scored, labels))
-                log.debug("operating conditions: k=%d silhouette %.3f", k, sil)
-                if sil > best[0]:
-                    best = (sil, km)
-            if best[1] is not None and best[0] >= self.min_silhouette:
-                self.kmeans_, self.silhouette_ = best[1], best[0]
-                self.n_conditions_ = int(best[1].n_clusters)
+            model, silhouette = operating_clusters(
+                self._scaled_settings(X), max_k=self.max_conditions, min_silhouette=self.min_silhouette, random_state=self.random_state
+            )
+            if model is not None:
+                self.kmeans_, self.silhouette_ = model, silhouette
+                self.n_conditions_ = int(model.n_clusters)
         log.info("operating conditions: %d (silhouette %.3f)", self.n_conditions_, self.silhouette_)
         labelled = X.select(self.sensor_columns).with_columns(self._conditions(X))
         stats = labelled.group_by(CONDITION).agg(
