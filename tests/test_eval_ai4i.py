@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from analytics.errors import InputFileError
-from analytics.evaluation import ai4i
 from analytics.evaluation.ai4i import FEATURES, MODES, evaluate_failure, features, read_ai4i, rules_baseline
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -45,6 +45,7 @@ import numpy as np
 import polars as pl
 
 from analytics.errors import InputFileError
+from analytics.evaluation.textfile import read_text_file
 
 log = logging.getLogger(__name__)
 
@@ -91,17 +92,7 @@ def read_ai4i(path: str | Path) -> pl.DataFrame:
     ``Type`` other than L/M/H or a flag other than 0/1.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputFileError(path, "file not found") from None
-    except OSError as exc:
-        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8-sig")  # strips a leading byte-order mark
-    except UnicodeDecodeError as exc:
-        row = raw[: exc.start].count(b"\n") + 1
-        raise InputFileError(path, "not a text file (invalid UTF-8)", row=row) from None
+    text = read_text_file(path, "utf-8-sig")  # strips a leading byte-order mark
     if not text.strip():
         raise InputFileError(path, "empty file")
     try:

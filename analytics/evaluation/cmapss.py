@@ -27,6 +27,7 @@ import numpy as np
 import polars as pl
 
 from analytics.errors import HubError, InputFileError
+from analytics.evaluation.textfile import read_text_file
 from analytics.models.failure.rul import RUL_CAP, RULRegressor, run_to_failure_rul
 
 log = logging.getLogger(__name__)
@@ -39,17 +40,7 @@ COLUMNS: tuple[str, ...] = ("unit", "cycle", *SETTINGS, *SENSORS)
 
 def _lines(path: Path) -> pl.DataFrame:
     """Non-blank lines of ``path`` with their 1-based line numbers (``row``, ``line``)."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputFileError(path, "file not found") from None
-    except OSError as exc:
-        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        row = raw[: exc.start].count(b"\n") + 1
-        raise InputFileError(path, "not a text file (invalid UTF-8)", row=row) from None
+    text = read_text_file(path, "utf-8")
     frame = pl.DataFrame({"line": text.splitlines()}, schema={"line": pl.String}).with_row_index("row", offset=1)
     frame = frame.filter(pl.col("line").str.strip_chars() != "")
     if frame.is_empty():

@@ -32,7 +32,7 @@ import polars as pl
 
 from analytics.config import AnomalySettings, get_settings
 from analytics.models.anomaly.catalog import detector_factory
-from analytics.models.anomaly.data import machine_matrix
+from analytics.models.anomaly.data import machine_matrices
 from analytics.models.anomaly.monitor import walk_forward
 from analytics.store.hub import Hub
 
@@ -137,9 +137,10 @@ def evaluate_hub(
         events = FactoryReader(hub, fid).events().collect()
         faults = detect_factory_faults(hub, fid)
         truth = pl.read_csv(sim_dir / TRUTH_DIR / fid / "degradations.csv", try_parse_dates=True)
+        matrices = machine_matrices(sensor, machine, stats=settings.stats)
         for machine_id in sorted(factory["machines"]):
-            matrix = machine_matrix(sensor, machine, machine_id, stats=settings.stats)
-            if matrix.height == 0:
+            matrix = matrices.get(machine_id)
+            if matrix is None or matrix.height == 0:
                 totals["skipped_machines"] += 1
                 continue
             mask = fault_mask(matrix.get_column("window_start"), matrix.get_column("window_end"), faults, machine_id=machine_id)

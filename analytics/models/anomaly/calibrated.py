@@ -25,8 +25,6 @@ tail and alarm on about ``1 - quantile * trim`` of new healthy windows).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from sklearn.base import clone
 
@@ -108,6 +106,3 @@ class Calibrated(BaseDetector):
 
     def _contributions(self, X: np.ndarray) -> np.ndarray:
         return self.detector_._contributions(X)
-
-    def __sklearn_clone__(self) -> Any:  # clone the wrapped detector's parameters, not its fit
-        return type(self)(clone(self.detector), self.quantile, self.folds, self.trim, self.threshold)

@@ -278,9 +278,8 @@ def monitor_day(
     refitted = False
     reason = refit_reason(model, day, day_start, settings)
     if reason is not None:
-        keep_out = pl.concat([f.select("window_start") for f in (flagged, excluded) if f is not None and f.height]) if any(
-            f is not None and f.height for f in (flagged, excluded)
-        ) else None
+        parts = [f.select("window_start") for f in (flagged, excluded) if f is not None and f.height]
+        keep_out = pl.concat(parts) if parts else None
         candidate = fit_model(
             matrix, events, machine_id, day_start, settings, flagged=keep_out, load_sensor=load_sensor, reason=reason, feature_set=feature_set
         )
