@@ -547,24 +547,51 @@ def _rul_table(figures: dict[str, object], train: Path, test: Path) -> Table:
 
 @eval_app.command("failure")
 def eval_failure(
-    data: Annotated[Path, typer.Option(help="AI4I 2020-format CSV (ai4i2020.csv or a file of the same columns).")],
-    benchmark: Annotated[str, typer.Option(help="Benchmark format; only 'ai4i'.")] = "ai4i",
-    folds: Annotated[int, typer.Option(help="Stratified cross-validation folds.")] = 5,
-    seed: Annotated[int, typer.Option(help="random_state of the fold shuffle and the models.")] = 0,
+    data: Annotated[Path, typer.Option(help="ai4i: an AI4I 2020-format CSV; simulator: a 'factoryhub simulate' output folder.")],
+    benchmark: Annotated[str, typer.Option(help="ai4i or simulator.")] = "ai4i",
+    folds: Annotated[int, typer.Option(help="ai4i: stratified cross-validation folds.")] = 5,
+    seed: Annotated[int, typer.Option(help="ai4i: random_state of the fold shuffle and the models.")] = 0,
 ) -> None:
-    """Machine failure on AI4I 2020: stratified cross-validated XGBoost (threshold chosen inside each
-    training fold) — precision, recall, F1, PR-AUC, failure-type accuracy — beside the documented
-    HDF/PWF/OSF rules baseline."""
+    """Failure models on a benchmark. ai4i: stratified cross-validated XGBoost (threshold chosen
+    inside each training fold) — precision, recall, F1, PR-AUC, failure-type accuracy — beside the
+    documented HDF/PWF/OSF rules baseline. simulator: the hub's failure-risk models on simulated
+    factories, validated time-ordered and machine-grouped — precision and recall of "failure within
+    the horizon", warning lead time, Brier score against the base rate."""
+    if benchmark == "simulator":
+        _eval_failure_simulator(data)
+        return
     from analytics.evaluation.ai4i import evaluate_failure
 
     if benchmark != "ai4i":
-        raise HubError(f"--benchmark must be 'ai4i' (got {benchmark!r})")
+        raise HubError(f"--benchmark must be 'ai4i' or 'simulator' (got {benchmark!r})")
     if folds < 2:
         raise HubError(f"--folds must be at least 2 (got {folds})")
     with _progress("steps") as bar:
         bar.add_task(f"AI4I {data.name}: {folds}-fold cross-validation", total=None)
         figures = evaluate_failure(data, folds=folds, seed=seed)
     err.print(_failure_table(figures, data))
+    print(json.dumps(figures))
+
+
+def _eval_failure_simulator(data: Path) -> None:
+    from analytics.evaluation.failure_fleet import evaluate_failure_simulation
+    from analytics.simulate.output import read_manifest
+
+    manifest = read_manifest(data)
+    steps = len(manifest["factories"]) + 5
+    with _progress("steps") as bar:
+        task = bar.add_task(f"{data.name}: ingest, features, validation", total=steps)
+        figures = evaluate_failure_simulation(data, on_step=lambda _name: bar.advance(task))
+    f = figures
+    table = Table("figure", "model", "naive baseline", title=f"{escape(data.name)}: {f['machines']} machines, {f['failures']} failures in the tested blocks")
+    table.add_row("precision (alarms followed by a failure)", str(f["precision"]), f"{f['precision_naive']} (max |z| >= 3)")
+    table.add_row("recall (failures warned ahead)", str(f["recall"]), "")
+    table.add_row("recall of failure-days", str(f["recall_days"]), f"{f['recall_naive']} (max |z| >= 3)")
+    table.add_row("Brier score", str(f["brier"]), f"{f['brier_baseline']} (base rate)")
+    table.add_row("PR-AUC", str(f["pr_auc"]), f"{f['pr_auc_naive']} (max |z|)")
+    table.add_row("median warning lead (h)", str(f["median_lead_h"]), "")
+    table.caption = f"{f['seconds']} s"
+    err.print(table)
     print(json.dumps(figures))
 
 
@@ -629,6 +656,89 @@ def score(
     alarmed = sorted({m for r in runs for m in r.alarmed_machines})
     print(json.dumps({"factory": factory, "dates": [d.isoformat() for d in dates], "windows": sum(r.windows for r in runs),
                       "alarms": sum(r.alarms for r in runs), "alarmed_machines": alarmed, "refits": sum(len(r.refitted) for r in runs)}))  # fmt: skip
+
+
+@app.command()
+def train(
+    factory: Annotated[str, typer.Option(help="Factory id.")],
+    until: Annotated[str | None, typer.Option(help="Train on data up to this local date (inclusive); default: all data.")] = None,
+    machine_type: Annotated[list[str] | None, typer.Option("--type", help="Only these machine types.")] = None,
+) -> None:
+    """Train a factory's failure-risk and time-to-failure models (one per machine type): validate
+    the factory's own recipe and, if the factory shares, the pooled one on the same time-ordered,
+    machine-grouped splits, and promote the better (see ``analytics.models.failure.training``)."""
+    from analytics.models.anomaly.scoring import day_bounds
+    from analytics.models.failure.training import train_factory
+
+    hub = _hub()
+    info = hub.registry.factory(factory)
+    cutoff = None
+    if until:
+        try:
+            cutoff = day_bounds(date.fromisoformat(until), info.timezone)[1]
+        except ValueError as exc:
+            raise HubError(f"--until is YYYY-MM-DD: {exc}") from exc
+    with _progress("types") as bar:
+        bar.add_task(f"training {factory}", total=None)
+        results = train_factory(hub, factory, until=cutoff, machine_types=machine_type)
+    table = Table("machine type", "status", "recipe", "own failures", "Brier (base rate)", "PR-AUC (naive)", "why", "seconds")
+    for r in results:
+        m = r.metrics.get(r.recipe or "", {})
+        table.add_row(
+            r.machine_type, r.status, r.recipe or "-", str(r.own_failures),
+            f"{m.get('brier')} ({m.get('brier_baseline')})" if m else "-", f"{m.get('pr_auc')} ({m.get('pr_auc_naive')})" if m else "-",
+            escape(r.reason), f"{r.seconds:.1f}",
+        )  # fmt: skip
+    err.print(table)
+    print(json.dumps({"factory": factory, "models": {r.machine_type: {"status": r.status, "recipe": r.recipe, "model_id": r.model_id} for r in results}}))
+
+
+@app.command()
+def predict(
+    factory: Annotated[str, typer.Option(help="Factory id.")],
+    day: Annotated[list[str] | None, typer.Option("--date", help="Local date(s) to predict (YYYY-MM-DD).")] = None,
+    start: Annotated[str | None, typer.Option(help="First local date of a range.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last local date of a range (inclusive).")] = None,
+) -> None:
+    """Failure risk of a factory's machines, day by day: each window's calibrated probability of a
+    failure within the horizon, the time-to-failure distribution and the reasons, stored for the
+    day (re-running a day replaces it). Shows each machine's last window."""
+    from analytics.models.failure.predict import latest_risk, predict_day
+
+    hub = _hub()
+    hub.registry.factory(factory)
+    dates = _dates(day, start, end)
+    if not dates:
+        raise HubError("give --date YYYY-MM-DD (or --start and --end)")
+    risk = None
+    with _progress("days") as bar:
+        task = bar.add_task(f"predicting {factory}", total=len(dates))
+        for d in dates:
+            risk = predict_day(hub, factory, d)
+            bar.advance(task)
+    last = latest_risk(risk) if risk is not None and risk.height else None
+    table = Table("machine", "P(failure within horizon)", "horizon (h)", "P(within 7 d)", "median time to failure (h)", "why", "model", title=f"{factory} {dates[-1]}")
+    rows = []
+    for r in last.iter_rows(named=True) if last is not None else []:
+        table.add_row(
+            r["machine_id"], f"{r['probability']:.2f}", f"{r['horizon_hours']:.0f}", "-" if r["p_7d"] is None else f"{r['p_7d']:.2f}",
+            "-" if r["ttf_median_h"] is None else f"{r['ttf_median_h']:.0f}", escape(r["reason_en"] or "-"), f"{r['model_id']} ({r['recipe']})",
+        )  # fmt: skip
+        rows.append({"machine_id": r["machine_id"], "probability": round(r["probability"], 4), "model_id": r["model_id"]})
+    err.print(table)
+    print(json.dumps({"factory": factory, "dates": [d.isoformat() for d in dates], "machines": rows}))
+
+
+@factory_app.command("sharing")
+def factory_sharing(
+    factory: Annotated[str, typer.Option(help="Factory id.")],
+    allow: Annotated[bool, typer.Option("--allow/--deny", help="Allow this factory's features and labels to train the pooled models (off by default).")],
+) -> None:
+    """Allow or stop learning across factories for one factory. Only models and aggregate figures
+    leave the factory, never readings; a factory that shares may use the pooled models."""
+    hub = _hub()
+    hub.registry.set_model_sharing(factory, allow)
+    err.print(f"model sharing for {factory}: {'allowed' if allow else 'denied'}")
 
 
 @features_app.command("build")

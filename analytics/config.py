@@ -57,6 +57,30 @@ class AnomalySettings(BaseModel):
         return value
 
 
+class FailureSettings(BaseModel):
+    """How failure-risk and time-to-failure models are trained (:mod:`analytics.models.failure`).
+
+    Environment: ``FACTORYHUB_FAILURE__<FIELD>``, e.g. ``FACTORYHUB_FAILURE__HORIZON_HOURS='{"cnc_machining_center": 72}'``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    default_horizon_hours: float = Field(168.0, gt=0, description="Risk horizon: probability of a failure within this many hours.")
+    horizon_hours: dict[str, float] = Field(default_factory=dict, description="Risk horizon per machine type, where it differs from the default.")
+    min_failures: int = Field(
+        5, ge=1, description="Failures of its own a factory needs (per machine type) before a model of its own data competes with the pooled one."
+    )
+    validation_blocks: int = Field(2, ge=1, description="Consecutive test blocks in the last half of the history (time-ordered validation).")
+    validation_groups: int = Field(2, ge=2, description="Machine groups per block (no machine on both sides of a split).")
+    train_stride_hours: int = Field(
+        2, ge=1, description="Train on every n-th hourly window: neighbouring hours say nearly the same, and half the rows train twice as fast."
+    )
+    retrain_days: int = Field(7, ge=1, description="Retrain a factory's failure models when the champion is this many days old.")
+
+    def horizon(self, machine_type: str) -> float:
+        return self.horizon_hours.get(machine_type, self.default_horizon_hours)
+
+
 class HubSettings(BaseSettings):
     """Settings of one hub installation.
 
@@ -85,6 +109,7 @@ class HubSettings(BaseSettings):
     )
 
     anomaly: AnomalySettings = Field(default_factory=AnomalySettings, description="Anomaly monitoring.")
+    failure: FailureSettings = Field(default_factory=FailureSettings, description="Failure risk and time-to-failure models.")
 
     @field_validator("default_timezone")
     @classmethod

@@ -4,7 +4,16 @@ Layout: ``factories/<id>/models/<kind>/<machine>/<model_id>.joblib`` and ``<mode
 card: training range, rows, feature set and version, parameters, why it was fitted). The model
 file is written first and the card last, each through a temporary file renamed into place, so a
 card on disk always names a complete model; a crash leaves at most an orphaned model file that no
-card points to. Models are written and read only by the hub itself (joblib is pickle: never load
+card points to.
+
+Failure models are kept per machine type (the ``machine`` key is the type) and have a
+*champion*: ``champion.json`` beside them names the model in use, and changes only by
+:meth:`ModelStore.promote`, after the training run compared the challenger with the champion's
+recipe on the same validation (:mod:`analytics.models.failure.training`). Pooled models, trained
+on every factory that allows it, live in the same layout under ``<data_dir>/pooled/models/``: a
+pooled store holds models and their aggregate figures only, never a factory's data.
+
+Models are written and read only by the hub itself (joblib is pickle: never load
 a model file from elsewhere).
 """
 
@@ -13,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +31,9 @@ import joblib
 from analytics.schemas import validate_factory_id, validate_machine_id
 from analytics.store.hub import Hub
 
-KINDS = ("anomaly",)
+KINDS = ("anomaly", "failure")
+POOLED = "pooled"
+"""The owner named on a pooled model's card (not a factory id: factory ids have no such form)."""
 
 
 class ModelStore:
@@ -32,6 +43,14 @@ class ModelStore:
         self.factory_id = validate_factory_id(factory_id)
         hub.registry.factory(self.factory_id)  # must be registered
         self.root = hub.lake.factory_root(self.factory_id) / "models"
+
+    @classmethod
+    def pooled(cls, hub: Hub) -> ModelStore:
+        """The hub's store of pooled (cross-factory) models."""
+        store = cls.__new__(cls)
+        store.factory_id = POOLED
+        store.root = Path(hub.settings.data_dir) / POOLED / "models"
+        return store
 
     def _dir(self, kind: str, machine_id: str) -> Path:
         if kind not in KINDS:
@@ -58,16 +77,6 @@ class ModelStore:
         self._write(folder / f"{model_id}.json", lambda p: p.write_text(json.dumps(card, default=str, indent=1), encoding="utf-8"))
         return folder / f"{model_id}.json"
 
-    def cards(self, kind: str, machine_id: str | None = None) -> list[dict[str, Any]]:
-        """Cards of the stored models (one machine's, or every machine's), oldest fit first."""
-        base = self.root / kind
-        folders = [self._dir(kind, machine_id)] if machine_id else (sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else [])
-        cards = []
-        for folder in folders:
-            for path in folder.glob("*.json") if folder.is_dir() else []:
-                cards.append(json.loads(path.read_text(encoding="utf-8")))
-        return sorted(cards, key=lambda c: (c.get("fitted_until", ""), c.get("fitted_at", "")))
-
     def latest_card(self, kind: str, machine_id: str, *, until: datetime | None = None) -> dict[str, Any] | None:
         """The card of the newest model fitted on data up to ``until`` (all, if None), so re-running
         a past day never uses a model that saw later data."""
@@ -80,3 +89,38 @@ class ModelStore:
         if not model_id.isalnum():
             raise ValueError(f"model id must be alphanumeric, got {model_id!r}")
         return joblib.load(self._dir(kind, machine_id) / f"{model_id}.joblib")
+
+    # --- champion ----------------------------------------------------------------------------
+    def champion(self, kind: str, machine_id: str) -> dict[str, Any] | None:
+        """The card of the model in use for ``(kind, machine)``, or None before any promotion."""
+        path = self._dir(kind, machine_id) / "champion.json"
+        if not path.is_file():
+            return None
+        pointer = json.loads(path.read_text(encoding="utf-8"))
+        card_path = self._dir(kind, machine_id) / f"{pointer['model_id']}.json"
+        return {**json.loads(card_path.read_text(encoding="utf-8")), "promoted_at": pointer["promoted_at"], "promotion": pointer["reason"]}
+
+    def promote(self, kind: str, machine_id: str, model_id: str, reason: str) -> None:
+        """Make a stored model the champion (atomically; the previous pointer is kept in the
+        history so the dashboards can show when and why the model changed)."""
+        folder = self._dir(kind, machine_id)
+        if not (folder / f"{model_id}.json").is_file():
+            raise ValueError(f"no stored {kind} model {model_id!r} for {machine_id}")
+        path = folder / "champion.json"
+        history = json.loads(path.read_text(encoding="utf-8")).get("history", []) if path.is_file() else []
+        old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        if old:
+            history = [*history, {k: old[k] for k in ("model_id", "promoted_at", "reason")}][-50:]
+        pointer = {"model_id": model_id, "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"), "reason": reason, "history": history}
+        self._write(path, lambda p: p.write_text(json.dumps(pointer, indent=1), encoding="utf-8"))
+
+    def cards(self, kind: str, machine_id: str | None = None) -> list[dict[str, Any]]:
+        """Cards of the stored models (one machine's, or every machine's), oldest fit first."""
+        base = self.root / kind
+        folders = [self._dir(kind, machine_id)] if machine_id else (sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else [])
+        cards = []
+        for folder in folders:
+            for path in folder.glob("*.json") if folder.is_dir() else []:
+                if path.name != "champion.json":
+                    cards.append(json.loads(path.read_text(encoding="utf-8")))
+        return sorted(cards, key=lambda c: (c.get("fitted_until", ""), c.get("fitted_at", "")))

@@ -68,6 +68,11 @@ CREATE TABLE IF NOT EXISTS ingest_runs (
     message TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS ingest_runs_by_file ON ingest_runs (factory_id, file_sha256, status);
+CREATE TABLE IF NOT EXISTS model_sharing (
+    factory_id TEXT PRIMARY KEY REFERENCES factories(factory_id) ON DELETE CASCADE,
+    allowed INTEGER NOT NULL,
+    changed_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sensor_days (
     factory_id TEXT NOT NULL REFERENCES factories(factory_id) ON DELETE CASCADE,
     machine_id TEXT NOT NULL,
@@ -199,7 +204,7 @@ class Registry:
         """Delete the factory and everything registered under it, then compact the file."""
         validate_factory_id(factory_id)
         with self._connect() as con:
-            for table in ("sensor_days", "ingest_runs", "sensors", "machines", "factories"):
+            for table in ("sensor_days", "ingest_runs", "model_sharing", "sensors", "machines", "factories"):
                 con.execute(f"DELETE FROM {table} WHERE factory_id = ?", (factory_id,))  # noqa: S608
         # VACUUM rebuilds the file so no freed page keeps old bytes (secure_delete zeroes them too).
         con = sqlite3.connect(self.path, isolation_level=None)
@@ -295,6 +300,27 @@ class Registry:
         for machine in plant.machines:
             self.add_machine(plant.factory.id, machine, replace=replace)
         return factory
+
+    # --- learning across factories ---------------------------------------------------------
+    def set_model_sharing(self, factory_id: str, allowed: bool) -> None:
+        """Allow (or stop) the factory's features and labels being used to train the pooled
+        models of its machine types. Off unless the factory turns it on."""
+        self.factory(factory_id)
+        with self._connect() as con:
+            con.execute(
+                "INSERT INTO model_sharing (factory_id, allowed, changed_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (factory_id) DO UPDATE SET allowed = excluded.allowed, changed_at = excluded.changed_at",
+                (factory_id, int(allowed), _now()),
+            )
+
+    def model_sharing(self, factory_id: str) -> bool:
+        validate_factory_id(factory_id)
+        rows = self._query("SELECT allowed FROM model_sharing WHERE factory_id = ?", (factory_id,))
+        return bool(rows and rows[0][0])
+
+    def sharing_factories(self) -> list[str]:
+        """Factories that allow pooled training, in id order."""
+        return [r[0] for r in self._query("SELECT factory_id FROM model_sharing WHERE allowed = 1 ORDER BY factory_id")]
 
     # --- history coverage ------------------------------------------------------------------
     def add_sensor_days(self, factory_id: str, days: list[tuple[str, str, str]]) -> None:

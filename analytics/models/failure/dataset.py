@@ -1,0 +1,143 @@
+"""The failure models' table: one row per machine and hourly window, its features and its labels.
+
+Features come from the feature store's hourly tables (:mod:`analytics.features`) and only ever
+look back; labels (:func:`~analytics.features.labels.failure_labels`) look forward and are added
+beside them, never mixed in. A degradation shows as a slow change of a sensor against the machine's
+own recent past, so besides the levels each sensor gets relative features that mean the same on
+every machine of a type (which is what lets a model learn from many factories):
+
+- ``level``: mean over the trailing 24 h; ``q90``: the window's 90th percentile;
+- ``shift``: the 24 h mean minus the 7-day mean (a change within the week);
+- ``z_24h``, ``z_7d``: the window mean in trailing standard deviations;
+- ``trend``: change of the 24 h mean per day over the last 5 days;
+- ``dev_28d``: the 24 h mean minus the 28-day mean of the window means, and ``devz_28d`` the same
+  in 28-day standard deviations (a level against the machine's own month);
+- ``spread``: the standard deviation over the trailing 24 h.
+
+Machine columns: running share over the trailing 24 h, hours since maintenance and since the last
+failure, and the cross-sensor physics of the feature set (current per load, temperature rises).
+Feature names are ``<sensor>__<feature>`` so every contribution can be traced back to a sensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import polars as pl
+
+from analytics.features.featureset import MACHINE_HEALTH, FeatureSet
+from analytics.features.labels import FAILURE, failure_labels
+
+TREND_DAYS = 5
+SENSOR_FEATURES = ("level", "q90", "shift", "z_24h", "z_7d", "trend", "dev_28d", "devz_28d", "spread")
+MACHINE_FEATURES = ("running_24h", "hours_since_maintenance", "hours_since_failure")
+KEYS = ("machine_id", "window_start", "window_end")
+SEPARATOR = "__"
+
+
+def sensor_of(feature: str) -> str | None:
+    """The sensor a feature column describes (``None`` for machine-level columns)."""
+    return feature.split(SEPARATOR, 1)[0] if SEPARATOR in feature else None
+
+
+def _relative(sensor: pl.LazyFrame) -> pl.LazyFrame:
+    """Per (machine, sensor) relative features over time (window rows sorted by their end)."""
+    by = ["machine_id", "sensor"]
+    base = sensor.select(*KEYS, "sensor", "mean", "q90", "mean_24h", "std_24h", "mean_7d", "z_24h", "z_7d").sort(*by, "window_end")
+    month = (
+        base.with_columns(
+            pl.col("mean").rolling_mean_by("window_end", window_size="28d").over(by).alias("__mean_28d"),
+            pl.col("mean").rolling_std_by("window_end", window_size="28d").over(by).alias("__std_28d"),
+        )
+    )
+    earlier = base.select(
+        "machine_id", "sensor", (pl.col("window_end") + pl.duration(days=TREND_DAYS)).alias("__then_end"), pl.col("mean_24h").alias("__then")
+    ).sort("__then_end")
+    joined = month.sort("window_end").join_asof(
+        earlier, left_on="window_end", right_on="__then_end", by=by, strategy="backward", tolerance="6h", check_sortedness=False
+    )
+    dev = pl.col("mean_24h") - pl.col("__mean_28d")
+    return joined.select(
+        *KEYS,
+        "sensor",
+        pl.col("mean_24h").alias("level"),
+        "q90",
+        (pl.col("mean_24h") - pl.col("mean_7d")).alias("shift"),
+        "z_24h",
+        "z_7d",
+        ((pl.col("mean_24h") - pl.col("__then")) / TREND_DAYS).alias("trend"),
+        dev.alias("dev_28d"),
+        pl.when(pl.col("__std_28d") > 0).then(dev / pl.col("__std_28d")).alias("devz_28d"),
+        pl.col("std_24h").alias("spread"),
+    )
+
+
+def failure_features(
+    sensor: pl.DataFrame | pl.LazyFrame,
+    machine: pl.DataFrame | pl.LazyFrame,
+    *,
+    sensors: Sequence[str] | None = None,
+    feature_set: FeatureSet = MACHINE_HEALTH,
+) -> pl.DataFrame:
+    """Wide feature table (one row per machine and window) from the hourly feature tables.
+
+    ``sensors`` fixes the sensor columns (a model's own list, so a machine that lacks a sensor
+    gets nulls rather than a different table); by default every sensor present is used.
+    """
+    sensor = sensor.lazy()
+    if sensors is not None:
+        sensor = sensor.filter(pl.col("sensor").is_in(list(sensors)))
+    long = _relative(sensor).collect()
+    present = sorted(long.get_column("sensor").unique().to_list()) if sensors is None else list(sensors)
+    wide = long.pivot(on="sensor", index=list(KEYS), values=list(SENSOR_FEATURES), separator=SEPARATOR)
+    # Polars names pivoted columns "<feature>__<sensor>"; the sensor first groups a sensor's columns.
+    wide = wide.rename({c: SEPARATOR.join(reversed(c.split(SEPARATOR, 1))) for c in wide.columns if SEPARATOR in c})
+    columns = [f"{s}{SEPARATOR}{f}" for s in present for f in SENSOR_FEATURES]
+    wide = wide.with_columns(pl.lit(None, pl.Float64).alias(c) for c in columns if c not in wide.columns)
+    cross = [c.name for c in feature_set.cross]
+    state = (
+        machine.lazy()
+        .sort("machine_id", "window_end")
+        .with_columns(pl.col("share_running").rolling_mean_by("window_end", window_size="24h").over("machine_id").alias("running_24h"))
+        .select("window_start", "machine_id", *MACHINE_FEATURES, *[pl.col(c) for c in cross if c in machine.collect_schema().names()])
+        .collect()
+    )
+    state = state.with_columns(pl.lit(None, pl.Float64).alias(c) for c in cross if c not in state.columns)
+    out = wide.join(state, on=["machine_id", "window_start"], how="left")
+    return out.select(*KEYS, *columns, *MACHINE_FEATURES, *cross).sort("machine_id", "window_end")
+
+
+def feature_columns(frame: pl.DataFrame) -> list[str]:
+    """The model input columns of a :func:`failure_features` table."""
+    return [c for c in frame.columns if c not in KEYS and c not in LABEL_COLUMNS]
+
+
+LABEL_COLUMNS = ("hours_to_failure", "rul_hours", "censored", "failure_within", "in_repair", "hours_observed", "failure_mode")
+
+
+def add_labels(features: pl.DataFrame, events: pl.DataFrame, horizon_hours: float, observed_until: datetime) -> pl.DataFrame:
+    """Features with their labels (:func:`~analytics.features.labels.failure_labels`) plus, for the
+    survival model, ``hours_observed``: how long the machine was then followed without a failure
+    (to the next maintenance, which renews it, or to ``observed_until``), and ``failure_mode``: the
+    component of the next failure."""
+    labelled = failure_labels(features, events, horizon_hours, observed_until)
+    renewals = events.filter(pl.col("kind") == "maintenance").select("machine_id", pl.col("ts").alias("__renewal")).sort("__renewal")
+    modes = events.filter(pl.col("kind") == FAILURE).select("machine_id", pl.col("ts").alias("__fail_ts"), pl.col("component").alias("failure_mode")).sort("__fail_ts")
+    until = pl.lit(observed_until).cast(labelled.schema["window_end"])
+    end = pl.min_horizontal(pl.col("__renewal").fill_null(until), until)
+    out = (
+        labelled.sort("window_end")
+        .join_asof(renewals, left_on="window_end", right_on="__renewal", by="machine_id", strategy="forward", check_sortedness=False)
+        .join_asof(modes, left_on="window_end", right_on="__fail_ts", by="machine_id", strategy="forward", check_sortedness=False)
+        .with_columns(
+            ((end - pl.col("window_end")).dt.total_seconds() / 3600).clip(lower_bound=0).alias("hours_observed"),
+            # A maintenance before the next failure renews the machine: that failure is not this
+            # window's future, and the window is censored at the maintenance.
+            pl.when(pl.col("__renewal").is_not_null() & pl.col("hours_to_failure").is_not_null() & (pl.col("__renewal") < pl.col("__fail_ts")))
+            .then(True)
+            .otherwise(pl.col("censored"))
+            .alias("censored"),
+        )
+    )
+    return out.drop("__renewal", "__fail_ts").sort("machine_id", "window_end")

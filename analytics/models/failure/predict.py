@@ -1,0 +1,142 @@
+"""A factory's day of failure risk (``factoryhub predict``): every machine's hourly risk, time to
+failure and reasons, from the champion model of its type, stored for the day.
+
+Stored per local date under ``factories/<id>/scores/failure/`` (a
+:class:`~analytics.store.dated.DatedTables`, replaced atomically: re-running a day replaces it),
+table ``risk``: one row per machine and hourly window with
+
+- ``probability``: calibrated probability of a failure within ``horizon_hours``;
+- ``p_1d``, ``p_3d``, ``p_7d``: the time-to-failure model's probability of a failure within 1, 3
+  and 7 days, ``ttf_median_h`` its median time to failure and ``ttf_p10_h`` the time by which a
+  failure has happened with 10 % probability;
+- ``sensors``, ``shares``, ``reason_en``, ``reason_ko``: the sensors that pushed the risk up and
+  their recent behaviour in words;
+- ``model_id``, ``recipe`` and ``note``: which model produced the number (``pooled`` with a note
+  when the factory has no failures of its own).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from analytics.features import MACHINE_HEALTH, FeatureStore
+from analytics.models.anomaly.scoring import day_bounds
+from analytics.models.failure.dataset import failure_features
+from analytics.models.failure.risk import explain
+from analytics.models.failure.training import KIND, WINDOW, FailureModel, machines_by_type
+from analytics.schemas import validate_factory_id
+from analytics.store.dated import DatedTables
+from analytics.store.hub import Hub
+from analytics.store.models import ModelStore
+from analytics.store.reader import FactoryReader
+
+log = logging.getLogger(__name__)
+
+HISTORY_DAYS = 30  # the features look back 28 days (and 5 for the trend)
+RISK_SCHEMA = {
+    "machine_id": pl.String(),
+    "machine_type": pl.String(),
+    "window_start": pl.Datetime("us", "UTC"),
+    "window_end": pl.Datetime("us", "UTC"),
+    "probability": pl.Float64(),
+    "horizon_hours": pl.Float64(),
+    "p_1d": pl.Float64(),
+    "p_3d": pl.Float64(),
+    "p_7d": pl.Float64(),
+    "ttf_median_h": pl.Float64(),
+    "ttf_p10_h": pl.Float64(),
+    "sensors": pl.List(pl.String()),
+    "shares": pl.List(pl.Float64()),
+    "reason_en": pl.String(),
+    "reason_ko": pl.String(),
+    "model_id": pl.String(),
+    "recipe": pl.String(),
+    "note": pl.String(),
+}
+
+
+def risk_store(hub: Hub, factory_id: str) -> DatedTables:
+    factory_id = validate_factory_id(factory_id)
+    return DatedTables(hub.lake.factory_root(factory_id) / "scores" / KIND / WINDOW, factory_id, ("risk",))
+
+
+def score_frame(model: FailureModel, frame: pl.DataFrame, units: dict[str, str], *, model_id: str, note: str) -> pl.DataFrame:
+    """Risk, time to failure and reasons of every row of a :func:`failure_features` table."""
+    if frame.height == 0:
+        return pl.DataFrame(schema=RISK_SCHEMA)
+    X = model.matrix(frame)
+    probability = model.classifier.predict_proba(X)[:, 1]
+    reasons = explain(model.classifier.contributions(X), X, model.columns, units=units)
+    n = frame.height
+    nan = np.full(n, np.nan)
+    tm = model.time_model
+    out: dict[str, Any] = {
+        "machine_id": frame.get_column("machine_id"),
+        "machine_type": [model.machine_type] * n,
+        "window_start": frame.get_column("window_start"),
+        "window_end": frame.get_column("window_end"),
+        "probability": probability,
+        "horizon_hours": [model.horizon_hours] * n,
+        "p_1d": tm.prob_within(X, 24.0) if tm else nan,
+        "p_3d": tm.prob_within(X, 72.0) if tm else nan,
+        "p_7d": tm.prob_within(X, 168.0) if tm else nan,
+        "ttf_median_h": tm.predict(X) if tm else nan,
+        "ttf_p10_h": tm.quantile(X, 0.1) if tm else nan,
+        "sensors": [[r.sensor for r in row] for row in reasons],
+        "shares": [[r.share for r in row] for row in reasons],
+        "reason_en": ["; ".join(r.text_en for r in row) for row in reasons],
+        "reason_ko": ["; ".join(r.text_ko for r in row) for row in reasons],
+        "model_id": [model_id] * n,
+        "recipe": [model.recipe] * n,
+        "note": [note] * n,
+    }
+    return pl.DataFrame(out, schema=RISK_SCHEMA).with_columns(pl.col(c).fill_nan(None) for c in ("p_1d", "p_3d", "p_7d", "ttf_median_h", "ttf_p10_h"))
+
+
+def predict_day(hub: Hub, factory_id: str, day: date) -> pl.DataFrame:
+    """Score one local day of one factory with the champion model of each machine type and store
+    it; machine types without a model are logged and left out."""
+    reader = FactoryReader(hub, factory_id)
+    factory_id = reader.factory_id
+    store = ModelStore(hub, factory_id)
+    features = FeatureStore(hub, factory_id)
+    day_start, day_end = day_bounds(day, reader.factory.timezone)
+    units = {}
+    for s in hub.registry.sensors(factory_id):
+        units.setdefault(s.sensor, s.unit)
+    sensor_all = features.read(MACHINE_HEALTH, WINDOW, "sensor", day - timedelta(days=HISTORY_DAYS), day).collect()
+    machine_all = features.read(MACHINE_HEALTH, WINDOW, "machine", day - timedelta(days=HISTORY_DAYS), day).collect()
+    frames = []
+    for machine_type, ids in sorted(machines_by_type(hub, factory_id).items()):
+        card = store.champion(KIND, machine_type)
+        if card is None or datetime.fromisoformat(card["fitted_until"]) > day_end:
+            # A re-run of a past day must not use a model that saw later data.
+            older = [c for c in store.cards(KIND, machine_type) if datetime.fromisoformat(c["fitted_until"]) <= day_end]
+            card = older[-1] if older else None
+        if card is None:
+            log.info("%s %s: no failure model fitted up to %s", factory_id, machine_type, day)
+            continue
+        model: FailureModel = store.load(KIND, machine_type, card["model_id"])
+        sensor = sensor_all.filter(pl.col("machine_id").is_in(ids))
+        machine = machine_all.filter(pl.col("machine_id").is_in(ids))
+        feats = failure_features(sensor, machine, sensors=model.sensors)
+        feats = feats.filter((pl.col("window_end") > day_start) & (pl.col("window_end") <= day_end))
+        frames.append(score_frame(model, feats, units, model_id=card["model_id"], note=card.get("note", "")))
+    risk = pl.concat(frames) if frames else pl.DataFrame(schema=RISK_SCHEMA)
+    risk_store(hub, factory_id).write(day, {"risk": risk.sort("machine_id", "window_start")})
+    return risk
+
+
+def read_risk(hub: Hub, factory_id: str, start: date | None = None, end: date | None = None) -> pl.LazyFrame:
+    """Stored failure risk of local dates [start, end], factory-scoped."""
+    return risk_store(hub, factory_id).read("risk", start, end)
+
+
+def latest_risk(risk: pl.DataFrame) -> pl.DataFrame:
+    """Each machine's last scored window (the day's answer for a report or a tile)."""
+    return risk.sort("window_end").group_by("machine_id", maintain_order=True).last().sort("probability", descending=True)

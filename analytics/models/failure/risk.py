@@ -1,0 +1,459 @@
+"""Failure risk and time to failure: calibrated XGBoost models, honest validation, explanations.
+
+- :class:`FailureRiskClassifier` — probability of a failure within the next H hours. Failures
+  are rare, so the trees are trained with the classes reweighted (``scale_pos_weight`` =
+  negatives / positives); reweighting distorts probabilities, so they are then calibrated
+  (scikit-learn's :class:`~sklearn.calibration.CalibratedClassifierCV`, isotonic by default, on
+  out-of-fold scores from machine-grouped folds: a machine's own rows never calibrate it).
+- :class:`FailureTimeModel` — an accelerated-failure-time survival model (XGBoost
+  ``survival:aft``, Barnwal et al. 2022): ``ln T = f(x) + σ Z``. Windows after which no failure
+  was seen (the machine was maintained, or the data ends) are right-censored, not dropped. It
+  gives the whole time-to-failure distribution: ``P(T ≤ 5 days)``, the median, quantiles.
+- :func:`time_grouped_splits` and :func:`validate` — time-ordered, machine-grouped validation: a
+  test block's rows are scored by a model trained only on *other* machines' rows whose labels
+  were known before the block began. Every metric stands beside a naive baseline.
+- :func:`explain` — TreeSHAP contributions (XGBoost's ``pred_contribs``) summed per sensor, with
+  the sensor's recent behaviour in words (English and Korean).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import xgboost as xgb
+from scipy import stats
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.calibration import CalibratedClassifierCV, calibration_curve
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+from sklearn.model_selection import GroupKFold, StratifiedKFold
+
+from analytics.errors import HubError
+from analytics.models.failure.dataset import TREND_DAYS, sensor_of
+
+log = logging.getLogger(__name__)
+
+Distribution = Literal["normal", "logistic", "extreme"]
+
+
+class NotEnoughFailuresError(HubError):
+    """The training data hold too few failures (or too few healthy rows) to learn from."""
+
+
+def _xgb_classifier(params: Mapping[str, Any]) -> xgb.XGBClassifier:
+    return xgb.XGBClassifier(tree_method="hist", eval_metric="logloss", **params)
+
+
+class FailureRiskClassifier(ClassifierMixin, BaseEstimator):
+    """Calibrated probability of a failure within the horizon the labels were made for.
+
+    ``fit(X, y, groups=...)``: ``X`` a float matrix (nulls as NaN: the trees route them),
+    ``y`` 0/1, ``groups`` the machine of each row (calibration folds keep a machine together).
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 250,
+        max_depth: int = 4,
+        learning_rate: float = 0.05,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        min_child_weight: float = 5.0,
+        max_bin: int = 128,
+        calibration: Literal["isotonic", "sigmoid"] = "isotonic",
+        calibration_folds: int = 3,
+        random_state: int = 0,
+        n_jobs: int | None = None,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.learning_rate = learning_rate
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.min_child_weight = min_child_weight
+        self.max_bin = max_bin
+        self.calibration = calibration
+        self.calibration_folds = calibration_folds
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _trees(self, pos_weight: float) -> xgb.XGBClassifier:
+        return _xgb_classifier(
+            {
+                "n_estimators": self.n_estimators,
+                "max_depth": self.max_depth,
+                "learning_rate": self.learning_rate,
+                "subsample": self.subsample,
+                "colsample_bytree": self.colsample_bytree,
+                "min_child_weight": self.min_child_weight,
+                "max_bin": self.max_bin,
+                "scale_pos_weight": pos_weight,
+                "random_state": self.random_state,
+                "n_jobs": self.n_jobs,
+            }
+        )
+
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> FailureRiskClassifier:
+        X = np.asarray(X, dtype=np.float32)
+        y = np.asarray(y).astype(np.int32)
+        positives = int(y.sum())
+        negatives = int(y.size - positives)
+        if positives < self.calibration_folds or negatives < self.calibration_folds:
+            raise NotEnoughFailuresError(f"{positives} failure rows and {negatives} healthy rows: too few to fit and calibrate a failure model")
+        if groups is not None and len(np.unique(groups[y == 1])) >= self.calibration_folds:
+            cv = list(GroupKFold(n_splits=self.calibration_folds).split(X, y, groups))
+        else:
+            cv = list(StratifiedKFold(n_splits=self.calibration_folds, shuffle=True, random_state=self.random_state).split(X, y))
+        # Folds whose training part has no failure cannot be fitted; GroupKFold can make them
+        # when a few machines hold all failures.
+        cv = [(tr, te) for tr, te in cv if 0 < y[tr].sum() < tr.size] or list(
+            StratifiedKFold(n_splits=self.calibration_folds, shuffle=True, random_state=self.random_state).split(X, y)
+        )
+        self.calibrated_ = CalibratedClassifierCV(self._trees(negatives / positives), method=self.calibration, cv=cv, ensemble=False)
+        self.calibrated_.fit(X, y)
+        self.classes_ = np.array([0, 1])
+        self.base_rate_ = positives / y.size
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    @property
+    def booster_(self) -> xgb.Booster:
+        """The trees fitted on all rows (before calibration)."""
+        return self.calibrated_.calibrated_classifiers_[0].estimator.get_booster()
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.calibrated_.predict_proba(np.asarray(X, dtype=np.float32))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """TreeSHAP contributions of each feature to the trees' log-odds (last column: bias)."""
+        return self.booster_.predict(xgb.DMatrix(np.asarray(X, dtype=np.float32)), pred_contribs=True)
+
+
+def _cdf(z: np.ndarray, distribution: Distribution) -> np.ndarray:
+    if distribution == "normal":
+        return stats.norm.cdf(z)
+    if distribution == "logistic":
+        return 1.0 / (1.0 + np.exp(-z))
+    return 1.0 - np.exp(-np.exp(z))  # extreme value (Gumbel, minimum)
+
+
+def _ppf(p: float, distribution: Distribution) -> float:
+    if distribution == "normal":
+        return float(stats.norm.ppf(p))
+    if distribution == "logistic":
+        return math.log(p / (1 - p))
+    return math.log(-math.log(1 - p))
+
+
+class FailureTimeModel(BaseEstimator):
+    """Distribution of the time to the next failure (hours), from right-censored windows.
+
+    ``fit(X, lower, upper)``: for a window followed by a failure after ``t`` hours, ``lower =
+    upper = t``; for a censored window observed for ``t`` hours without one, ``lower = t`` and
+    ``upper = inf``.
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 250,
+        max_depth: int = 4,
+        learning_rate: float = 0.05,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        min_child_weight: float = 5.0,
+        max_bin: int = 128,
+        distribution: Distribution = "normal",
+        scale: float = 1.0,
+        random_state: int = 0,
+        n_jobs: int | None = None,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.learning_rate = learning_rate
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.min_child_weight = min_child_weight
+        self.max_bin = max_bin
+        self.distribution = distribution
+        self.scale = scale
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def fit(self, X: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> FailureTimeModel:
+        lower = np.maximum(np.asarray(lower, dtype=np.float64), 0.5)  # ln T needs T > 0
+        upper = np.asarray(upper, dtype=np.float64)
+        upper = np.where(np.isfinite(upper), np.maximum(upper, lower), np.inf)
+        if not np.isfinite(upper).any():
+            raise NotEnoughFailuresError("no failure was observed: a time-to-failure model needs at least one")
+        data = xgb.DMatrix(np.asarray(X, dtype=np.float32))
+        data.set_float_info("label_lower_bound", lower)
+        data.set_float_info("label_upper_bound", upper)
+        params = {
+            "objective": "survival:aft",
+            "eval_metric": "aft-nloglik",
+            "aft_loss_distribution": self.distribution,
+            "aft_loss_distribution_scale": self.scale,
+            "tree_method": "hist",
+            "max_depth": self.max_depth,
+            "learning_rate": self.learning_rate,
+            "subsample": self.subsample,
+            "colsample_bytree": self.colsample_bytree,
+            "min_child_weight": self.min_child_weight,
+            "max_bin": self.max_bin,
+            "seed": self.random_state,
+            "nthread": self.n_jobs or 0,
+        }
+        self.booster_ = xgb.train(params, data, num_boost_round=self.n_estimators)
+        self.n_features_in_ = data.num_col()
+        return self
+
+    def _log_median(self, X: np.ndarray) -> np.ndarray:
+        return self.booster_.predict(xgb.DMatrix(np.asarray(X, dtype=np.float32)), output_margin=True)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Median time to failure, hours."""
+        return np.exp(self._log_median(X))
+
+    def prob_within(self, X: np.ndarray, hours: float | np.ndarray) -> np.ndarray:
+        """``P(T ≤ hours)`` for each row."""
+        z = (np.log(np.maximum(hours, 1e-9)) - self._log_median(X)) / self.scale
+        return _cdf(z, self.distribution)
+
+    def quantile(self, X: np.ndarray, q: float) -> np.ndarray:
+        """Hours by which a failure has happened with probability ``q``."""
+        return np.exp(self._log_median(X) + self.scale * _ppf(q, self.distribution))
+
+
+# --- validation ------------------------------------------------------------------------------
+def time_grouped_splits(
+    times: np.ndarray,
+    groups: np.ndarray,
+    *,
+    horizon_hours: float,
+    n_blocks: int = 2,
+    n_groups: int = 2,
+    test_share: float = 0.5,
+    random_state: int = 0,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Train/test row indices for time-ordered, machine-grouped validation.
+
+    The last ``test_share`` of the time range is cut into ``n_blocks`` consecutive test blocks and
+    the machines (``groups``) into ``n_groups`` random groups. For each block and group, the test
+    rows are that group's rows in the block; the training rows are the *other* groups' rows that
+    end at least ``horizon_hours`` before the block starts, so every training label was known
+    when the block began (no future data) and no machine is on both sides. With one machine the
+    splits have test rows only (training rows must then come from elsewhere, e.g. other factories).
+    """
+    t = np.asarray(times).astype("datetime64[s]").astype(np.int64)
+    keys = np.unique(groups)
+    order = np.random.default_rng(random_state).permutation(keys.size)
+    group_of = dict(zip(keys[order], np.arange(keys.size) % min(n_groups, keys.size), strict=True))
+    fold = np.array([group_of[g] for g in groups])
+    lo, hi = t.min(), t.max() + 1
+    cuts = lo + (hi - lo) * (1 - test_share + test_share * np.arange(n_blocks + 1) / n_blocks)
+    gap = int(horizon_hours * 3600)
+    splits = []
+    for b in range(n_blocks):
+        in_block = (t >= cuts[b]) & (t < cuts[b + 1])
+        known = t <= cuts[b] - gap
+        for g in range(min(n_groups, keys.size)):
+            test = np.flatnonzero(in_block & (fold == g))
+            train = np.flatnonzero(known & (fold != g))
+            if test.size:
+                splits.append((train, test))
+    return splits
+
+
+@dataclass
+class Validation:
+    """Out-of-fold predictions of :func:`validate` and the figures made from them."""
+
+    test_index: np.ndarray
+    probability: np.ndarray
+    survival_probability: np.ndarray | None
+    baseline_probability: np.ndarray
+    naive_score: np.ndarray
+    metrics: dict[str, Any]
+
+
+def _safe(metric: Any, *args: Any, **kwargs: Any) -> float | None:
+    try:
+        value = float(metric(*args, **kwargs))
+    except ValueError:
+        return None
+    return round(value, 5) if math.isfinite(value) else None
+
+
+def reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    """Calibration curve: mean predicted probability against observed frequency in quantile bins."""
+    if len(np.unique(y)) < 2:
+        return []
+    observed, predicted = calibration_curve(y, p, n_bins=bins, strategy="quantile")
+    return [{"predicted": round(float(a), 4), "observed": round(float(b), 4)} for a, b in zip(predicted, observed, strict=True)]
+
+
+def classification_figures(y: np.ndarray, p: np.ndarray, base: np.ndarray, naive: np.ndarray, *, threshold: float = 0.5, naive_threshold: float = 3.0) -> dict[str, Any]:
+    """Every figure of a risk model beside its naive baseline: Brier score and log loss against
+    the training base rate, PR-AUC and precision/recall against the biggest sensor deviation
+    (``naive``: max |z| over the machine's sensors, alarm at ``naive_threshold``)."""
+    y = np.asarray(y).astype(int)
+    alarm, naive_alarm = p >= threshold, naive >= naive_threshold
+    brier, brier_base = _safe(brier_score_loss, y, p), _safe(brier_score_loss, y, base)
+    return {
+        "rows": int(y.size),
+        "positives": int(y.sum()),
+        "prevalence": round(float(y.mean()), 5) if y.size else None,
+        "brier": brier,
+        "brier_baseline": brier_base,
+        "brier_skill": round(1 - brier / brier_base, 4) if brier is not None and brier_base else None,
+        "log_loss": _safe(log_loss, y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1]),
+        "log_loss_baseline": _safe(log_loss, y, np.clip(base, 1e-6, 1 - 1e-6), labels=[0, 1]),
+        "pr_auc": _safe(average_precision_score, y, p),
+        "pr_auc_naive": _safe(average_precision_score, y, naive),
+        "roc_auc": _safe(roc_auc_score, y, p),
+        "roc_auc_naive": _safe(roc_auc_score, y, naive),
+        "threshold": threshold,
+        "precision": round(float(y[alarm].mean()), 4) if alarm.any() else None,
+        "recall": round(float(alarm[y == 1].mean()), 4) if y.any() else None,
+        "precision_naive": round(float(y[naive_alarm].mean()), 4) if naive_alarm.any() else None,
+        "recall_naive": round(float(naive_alarm[y == 1].mean()), 4) if y.any() else None,
+        "reliability": reliability(y, p),
+    }
+
+
+def naive_score(X: np.ndarray, columns: Sequence[str]) -> np.ndarray:
+    """The naive baseline's score: the largest |z_7d| of any sensor (how far the most deviating
+    sensor is from its week), what a threshold on raw deviations would alarm on."""
+    idx = [i for i, c in enumerate(columns) if c.endswith("__z_7d")]
+    if not idx:
+        return np.zeros(len(X))
+    block = np.abs(np.asarray(X, dtype=np.float64)[:, idx])
+    return np.where(np.isnan(block).all(axis=1), 0.0, np.nan_to_num(block, nan=0.0).max(axis=1))
+
+
+def validate(
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    classifier: FailureRiskClassifier,
+    columns: Sequence[str],
+    *,
+    time_model: FailureTimeModel | None = None,
+    lower: np.ndarray | None = None,
+    upper: np.ndarray | None = None,
+    horizon_hours: float | None = None,
+) -> Validation:
+    """Fit clones of the models on each split's training rows and score its test rows.
+
+    Returns the out-of-fold probabilities with the classification figures (and, with a
+    ``time_model``, its ``P(T ≤ horizon)`` judged on the same rows as ``survival_*``). A split
+    whose training rows hold no failure is skipped (and counted)."""
+    y = np.asarray(y).astype(int)
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]] = []
+    skipped = 0
+    for train, test in splits:
+        if train.size == 0:
+            skipped += 1
+            continue
+        try:
+            model = clone(classifier).fit(X[train], y[train], groups[train])
+        except NotEnoughFailuresError:
+            skipped += 1
+            continue
+        p = model.predict_proba(X[test])[:, 1]
+        s = None
+        if time_model is not None and lower is not None and upper is not None and horizon_hours is not None:
+            try:
+                s = clone(time_model).fit(X[train], lower[train], upper[train]).prob_within(X[test], horizon_hours)
+            except NotEnoughFailuresError:
+                s = np.full(test.size, np.nan)
+        parts.append((test, p, s, np.full(test.size, y[train].mean())))
+    if not parts:
+        raise NotEnoughFailuresError("no validation split had failures to train on")
+    index = np.concatenate([t for t, *_ in parts])
+    prob = np.concatenate([p for _, p, _, _ in parts])
+    base = np.concatenate([b for *_, b in parts])
+    naive = naive_score(X[index], columns)
+    metrics = classification_figures(y[index], prob, base, naive)
+    surv = None
+    if time_model is not None and all(s is not None for _, _, s, _ in parts):
+        surv = np.concatenate([s for _, _, s, _ in parts])  # type: ignore[misc]
+        ok = np.isfinite(surv)
+        metrics["survival_brier"] = _safe(brier_score_loss, y[index][ok], surv[ok]) if ok.any() else None
+        metrics["survival_pr_auc"] = _safe(average_precision_score, y[index][ok], surv[ok]) if ok.any() else None
+    metrics.update({"splits": len(parts), "splits_skipped": skipped, "machines_tested": int(np.unique(groups[index]).size)})
+    return Validation(index, prob, surv, base, naive, metrics)
+
+
+# --- explanations ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SensorReason:
+    sensor: str
+    share: float
+    contribution: float
+    text_en: str
+    text_ko: str
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def describe_sensor(sensor: str, values: Mapping[str, float | None], unit: str = "") -> tuple[str, str]:
+    """A sensor's recent behaviour in words (English, Korean), from its failure features."""
+    u = f" {unit}" if unit else ""
+    trend, dev, z = values.get("trend"), values.get("dev_28d"), values.get("z_7d")
+    parts_en, parts_ko = [], []
+    if trend is not None and math.isfinite(trend) and abs(trend) > 0:
+        word_en, word_ko = ("rising", "상승") if trend > 0 else ("falling", "하락")
+        parts_en.append(f"{sensor} {word_en} {_fmt(abs(trend))}{u}/day over {TREND_DAYS} days")
+        parts_ko.append(f"{sensor} {TREND_DAYS}일간 하루 {_fmt(abs(trend))}{u}씩 {word_ko}")
+    else:
+        parts_en.append(sensor)
+        parts_ko.append(sensor)
+    if dev is not None and math.isfinite(dev):
+        parts_en.append(f"{dev:+.3g}{u} against its 28-day mean")
+        parts_ko.append(f"28일 평균 대비 {dev:+.3g}{u}")
+    if z is not None and math.isfinite(z) and abs(z) >= 2:
+        parts_en.append(f"{abs(z):.1f} standard deviations {'above' if z > 0 else 'below'} its week")
+        parts_ko.append(f"지난 1주 대비 표준편차 {abs(z):.1f}배 {'높음' if z > 0 else '낮음'}")
+    return ", ".join(parts_en), ", ".join(parts_ko)
+
+
+def explain(
+    contributions: np.ndarray,
+    features: np.ndarray,
+    columns: Sequence[str],
+    *,
+    units: Mapping[str, str] | None = None,
+    top: int = 3,
+) -> list[list[SensorReason]]:
+    """The sensors that pushed each row's risk up the most, with their share of the positive push
+    and their behaviour in words. ``contributions`` from :meth:`FailureRiskClassifier.contributions`
+    (one column per feature plus the bias), ``features`` the same rows' feature values."""
+    units = units or {}
+    sensors = sorted({s for c in columns if (s := sensor_of(c)) is not None})
+    index = {s: [i for i, c in enumerate(columns) if sensor_of(c) == s] for s in sensors}
+    per_sensor = np.column_stack([contributions[:, idx].sum(axis=1) for idx in index.values()]) if sensors else np.zeros((len(contributions), 0))
+    reasons = []
+    for r in range(len(contributions)):
+        row = per_sensor[r]
+        positive = np.clip(row, 0, None)
+        total = positive.sum()
+        picks = [i for i in np.argsort(-row)[:top] if row[i] > 0]
+        out = []
+        for i in picks:
+            sensor = sensors[i]
+            values = {columns[j].split("__", 1)[1]: (None if np.isnan(features[r, j]) else float(features[r, j])) for j in index[sensor]}
+            en, ko = describe_sensor(sensor, values, units.get(sensor, ""))
+            out.append(SensorReason(sensor, round(float(positive[i] / total), 3) if total > 0 else 0.0, round(float(row[i]), 4), en, ko))
+        reasons.append(out)
+    return reasons

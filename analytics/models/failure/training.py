@@ -1,0 +1,332 @@
+"""Training failure models for a factory, learning across factories, and the champion in use.
+
+One model per machine type (a type's machines share sensors and failure modes). Two *recipes*
+compete for each factory and type:
+
+- ``factory``: trained on the factory's own machines only; it competes once the factory has
+  :attr:`~analytics.config.FailureSettings.min_failures` failures of that type and two machines
+  to validate across;
+- ``pooled``: trained on every factory that allows sharing (:meth:`Registry.set_model_sharing`,
+  off by default) together with the factory's own rows; offered only to factories that share.
+
+Both are judged on the *same* validation: the factory's own machines, time-ordered and
+machine-grouped (:func:`~analytics.models.failure.risk.time_grouped_splits`); the pooled recipe
+is refitted per split on the other factories' rows whose labels were known before the test block
+plus the factory's own training rows, so its figure is as honest as the factory recipe's. The
+recipe with the lower Brier score wins; it becomes the champion if no champion exists, if it is
+the champion's own recipe (a refresh on newer data), or if it beat the champion's recipe on this
+validation. A factory with no model of its own and no sharing gets no failure risk, and is told.
+
+Only models and aggregate figures cross tenants: the pooled model is trained hub-side on the
+sharing factories' features and labels, and its card names how many factories and machines it
+learned from, never which.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from analytics.config import FailureSettings, get_settings
+from analytics.features import MACHINE_HEALTH, FeatureStore
+from analytics.models.failure.dataset import add_labels, failure_features, feature_columns
+from analytics.models.failure.risk import (
+    FailureRiskClassifier,
+    FailureTimeModel,
+    NotEnoughFailuresError,
+    time_grouped_splits,
+    validate,
+)
+from analytics.store.hub import Hub
+from analytics.store.models import ModelStore
+from analytics.store.reader import FactoryReader
+
+log = logging.getLogger(__name__)
+
+KIND = "failure"
+WINDOW = "1h"
+RECIPES = ("factory", "pooled")
+
+
+@dataclass
+class FailureModel:
+    """What is stored: the calibrated risk classifier and the time-to-failure model, with the
+    feature columns (and sensors) they were trained on."""
+
+    classifier: FailureRiskClassifier
+    time_model: FailureTimeModel | None
+    columns: list[str]
+    sensors: list[str]
+    horizon_hours: float
+    machine_type: str
+    recipe: str
+
+    def matrix(self, frame: pl.DataFrame) -> np.ndarray:
+        present = frame.with_columns(pl.lit(None, pl.Float64).alias(c) for c in self.columns if c not in frame.columns)
+        return present.select(pl.col(c).cast(pl.Float64) for c in self.columns).to_numpy().astype(np.float32)
+
+
+def machines_by_type(hub: Hub, factory_id: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for m in hub.registry.machines(factory_id):
+        out.setdefault(m.machine_type, []).append(m.machine_id)
+    return out
+
+
+def type_sensors(hub: Hub, factory_ids: list[str], machine_type: str) -> list[str]:
+    """Sensors the machines of a type carry (the union over the given factories)."""
+    names: set[str] = set()
+    for fid in factory_ids:
+        ids = set(machines_by_type(hub, fid).get(machine_type, []))
+        names |= {s.sensor for s in hub.registry.sensors(fid) if s.machine_id in ids}
+    return sorted(names)
+
+
+def factory_frame(
+    hub: Hub,
+    factory_id: str,
+    machine_type: str,
+    horizon_hours: float,
+    *,
+    until: datetime,
+    sensors: list[str],
+    since: date | None = None,
+) -> pl.DataFrame:
+    """Labelled failure features of one factory's machines of one type, windows ending by ``until``
+    (labels observed up to ``until`` too: nothing after it is used)."""
+    store = FeatureStore(hub, factory_id)
+    ids = machines_by_type(hub, factory_id).get(machine_type, [])
+    if not ids:
+        return pl.DataFrame()
+    last_day = until.date() + timedelta(days=1)  # local dates can run a day ahead of UTC
+    sensor = store.read(MACHINE_HEALTH, WINDOW, "sensor", since, last_day).filter(pl.col("machine_id").is_in(ids) & (pl.col("window_end") <= until))
+    machine = store.read(MACHINE_HEALTH, WINDOW, "machine", since, last_day).filter(pl.col("machine_id").is_in(ids) & (pl.col("window_end") <= until))
+    feats = failure_features(sensor, machine, sensors=sensors)
+    if feats.height == 0:
+        return pl.DataFrame()
+    events = FactoryReader(hub, factory_id).events(end=until).collect()
+    return add_labels(feats, events, horizon_hours, until).with_columns(pl.lit(factory_id).alias("factory_id"))
+
+
+def training_rows(frame: pl.DataFrame, stride_hours: int) -> pl.DataFrame:
+    """Rows a model learns from: labelled, not in repair, every ``stride_hours``-th hour."""
+    if frame.height == 0:
+        return frame
+    keep = (~pl.col("in_repair")) & pl.col("failure_within").is_not_null()
+    if stride_hours > 1:
+        keep = keep & ((pl.col("window_end").dt.hour() % stride_hours) == 0)
+    return frame.filter(keep)
+
+
+def _arrays(frame: pl.DataFrame, model: FailureModel) -> dict[str, np.ndarray]:
+    censored = frame.get_column("censored").to_numpy()
+    to_failure = frame.get_column("hours_to_failure").fill_null(0).to_numpy()
+    lower = np.where(censored, frame.get_column("hours_observed").to_numpy(), to_failure)
+    return {
+        "X": model.matrix(frame),
+        "y": frame.get_column("failure_within").cast(pl.Int32).to_numpy(),
+        "groups": (frame.get_column("factory_id") + "/" + frame.get_column("machine_id")).to_numpy(),
+        "times": frame.get_column("window_end").to_numpy(),
+        "lower": lower,
+        "upper": np.where(censored, np.inf, lower),
+    }
+
+
+def fit_model(frame: pl.DataFrame, template: FailureModel) -> FailureModel:
+    """Fit the classifier and the time model of ``template`` on all of ``frame``'s rows."""
+    a = _arrays(frame, template)
+    classifier = FailureRiskClassifier(**template.classifier.get_params()).fit(a["X"], a["y"], a["groups"])
+    try:
+        time_model: FailureTimeModel | None = FailureTimeModel(**template.time_model.get_params()).fit(a["X"], a["lower"], a["upper"]) if template.time_model else None
+    except NotEnoughFailuresError:
+        time_model = None
+    return FailureModel(classifier, time_model, template.columns, template.sensors, template.horizon_hours, template.machine_type, template.recipe)
+
+
+def _template(machine_type: str, sensors: list[str], columns: list[str], horizon: float, recipe: str) -> FailureModel:
+    return FailureModel(FailureRiskClassifier(), FailureTimeModel(), columns, sensors, horizon, machine_type, recipe)
+
+
+def validate_recipes(
+    own: pl.DataFrame,
+    donors: pl.DataFrame | None,
+    template: FailureModel,
+    settings: FailureSettings,
+) -> dict[str, dict[str, Any]]:
+    """Figures of each available recipe on the same time-ordered, machine-grouped splits of the
+    factory's own rows (see the module doc); a recipe that cannot be fitted is left out."""
+    a = _arrays(own, template)
+    splits = time_grouped_splits(
+        a["times"], a["groups"], horizon_hours=template.horizon_hours, n_blocks=settings.validation_blocks, n_groups=settings.validation_groups
+    )
+    out: dict[str, dict[str, Any]] = {}
+    if not splits:
+        return out
+    validated_on = {
+        "rows": int(sum(t.size for _, t in splits)),
+        "machines": int(np.unique(a["groups"]).size),
+        "from": str(min(a["times"][t].min() for _, t in splits)),
+        "to": str(max(a["times"][t].max() for _, t in splits)),
+        "blocks": settings.validation_blocks,
+        "groups": settings.validation_groups,
+    }
+    try:
+        v = validate(a["X"], a["y"], a["groups"], splits, template.classifier, template.columns, time_model=template.time_model, lower=a["lower"], upper=a["upper"], horizon_hours=template.horizon_hours)
+        out["factory"] = {**v.metrics, "validated_on": validated_on}
+    except NotEnoughFailuresError as exc:
+        log.info("factory recipe not validated: %s", exc)
+    if donors is not None and donors.height:
+        d = _arrays(donors, template)
+        n = a["X"].shape[0]
+        X = np.vstack([a["X"], d["X"]])
+        joined = {k: np.concatenate([a[k], d[k]]) for k in ("y", "groups", "lower", "upper")}
+        donor_times = d["times"].astype("datetime64[s]")
+        gap = np.timedelta64(int(template.horizon_hours * 3600), "s")
+        pooled_splits = []
+        for train, test in splits:
+            first_test = a["times"][test].min().astype("datetime64[s]")
+            pooled_splits.append((np.concatenate([train, n + np.flatnonzero(donor_times <= first_test - gap)]), test))
+        try:
+            v = validate(X, joined["y"], joined["groups"], pooled_splits, template.classifier, template.columns, time_model=template.time_model, lower=joined["lower"], upper=joined["upper"], horizon_hours=template.horizon_hours)
+            out["pooled"] = {**v.metrics, "validated_on": validated_on}
+        except NotEnoughFailuresError as exc:
+            log.info("pooled recipe not validated: %s", exc)
+    return out
+
+
+@dataclass
+class TrainResult:
+    factory_id: str
+    machine_type: str
+    status: str  # "promoted", "kept", "no_model"
+    recipe: str | None = None
+    model_id: str | None = None
+    reason: str = ""
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    own_failures: int = 0
+    seconds: float = 0.0
+
+
+def _failures(frame: pl.DataFrame) -> int:
+    """Failures seen in a labelled frame: distinct (machine, failure) pairs, counted by the
+    machines' hours-to-failure reaching zero between windows."""
+    if frame.height == 0:
+        return 0
+    ends = frame.filter(pl.col("hours_to_failure").is_not_null() & ~pl.col("censored")).with_columns(
+        (pl.col("window_end") + pl.duration(seconds=(pl.col("hours_to_failure") * 3600).cast(pl.Int64))).dt.truncate("1h").alias("__at")
+    )
+    return ends.select("factory_id", "machine_id", "__at").unique().height
+
+
+def _card(model: FailureModel, frame: pl.DataFrame, metrics: dict[str, Any], *, until: datetime, extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "recipe": model.recipe,
+        "machine_type": model.machine_type,
+        "horizon_hours": model.horizon_hours,
+        "feature_set": MACHINE_HEALTH.key,
+        "feature_window": WINDOW,
+        "columns": model.columns,
+        "sensors": model.sensors,
+        "parameters": {"classifier": model.classifier.get_params(), "time_model": model.time_model.get_params() if model.time_model else None},
+        "training": {
+            "from": str(frame.get_column("window_end").min()),
+            "to": str(frame.get_column("window_end").max()),
+            "rows": frame.height,
+            "positive_rows": int(frame.get_column("failure_within").sum()),
+            "failures": _failures(frame),
+            "machines": frame.select("factory_id", "machine_id").unique().height,
+            "factories": frame.get_column("factory_id").n_unique(),
+        },
+        "metrics": metrics,
+        "fitted_until": until.isoformat(),
+        "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **extra,
+    }
+
+
+def train_factory(
+    hub: Hub,
+    factory_id: str,
+    *,
+    until: datetime | None = None,
+    settings: FailureSettings | None = None,
+    machine_types: list[str] | None = None,
+) -> list[TrainResult]:
+    """Train, validate and (where better) promote the failure models of every machine type of
+    a factory, on data up to ``until`` (default: now)."""
+    settings = settings or get_settings().failure
+    until = (until or datetime.now(UTC)).astimezone(UTC)
+    reader = FactoryReader(hub, factory_id)
+    factory_id = reader.factory_id
+    store = ModelStore(hub, factory_id)
+    shares = hub.registry.model_sharing(factory_id)
+    donors_ids = [f for f in hub.registry.sharing_factories() if f != factory_id] if shares else []
+    results = []
+    for machine_type in sorted(machines_by_type(hub, factory_id)):
+        if machine_types and machine_type not in machine_types:
+            continue
+        started = time.perf_counter()
+        horizon = settings.horizon(machine_type)
+        sensors = type_sensors(hub, [factory_id, *donors_ids], machine_type)
+        own_all = factory_frame(hub, factory_id, machine_type, horizon, until=until, sensors=sensors)
+        own = training_rows(own_all, settings.train_stride_hours)
+        result = TrainResult(factory_id, machine_type, "no_model", own_failures=_failures(own_all))
+        if own.height == 0:
+            result.reason = "no features for this machine type yet"
+            results.append(result)
+            continue
+        donor_frames = [training_rows(factory_frame(hub, f, machine_type, horizon, until=until, sensors=sensors), settings.train_stride_hours) for f in donors_ids]
+        donor_frames = [f for f in donor_frames if f.height]
+        donors = pl.concat(donor_frames, how="diagonal_relaxed") if donor_frames else None
+        columns = feature_columns(own.drop("factory_id"))
+        template = _template(machine_type, sensors, columns, horizon, "factory")
+        metrics = validate_recipes(own, donors, template, settings)
+        if result.own_failures < settings.min_failures:
+            metrics.pop("factory", None)
+        result.metrics = metrics
+        if not metrics:
+            result.reason = (
+                f"{result.own_failures} failures of its own (a model of its own needs {settings.min_failures} and two machines)"
+                + ("" if shares else "; turn on model sharing to use the pooled model of this machine type")
+            )
+            results.append(result)
+            log.info("%s %s: no failure model: %s", factory_id, machine_type, result.reason)
+            continue
+        winner = min(metrics, key=lambda r: metrics[r]["brier"] if metrics[r]["brier"] is not None else np.inf)
+        champion = store.champion(KIND, machine_type)
+        if champion is None:
+            reason = f"first model: {winner} recipe, Brier {metrics[winner]['brier']}"
+        elif champion["recipe"] == winner:
+            reason = f"refresh of the champion's {winner} recipe on data to {until:%Y-%m-%d}"
+        elif champion["recipe"] in metrics:
+            reason = f"{winner} recipe beat the champion's {champion['recipe']} recipe on the same validation: Brier {metrics[winner]['brier']} against {metrics[champion['recipe']]['brier']}"
+        else:
+            reason = f"the champion's {champion['recipe']} recipe is no longer available; {winner} recipe validated at Brier {metrics[winner]['brier']}"
+        frame = own if winner == "factory" else pl.concat([own, donors], how="diagonal_relaxed")
+        model = fit_model(frame, _template(machine_type, sensors, columns, horizon, winner))
+        model_id = uuid.uuid4().hex[:12]
+        card = _card(
+            model,
+            frame,
+            metrics[winner],
+            until=until,
+            extra={
+                "alternatives": {r: {k: m[k] for k in ("brier", "brier_baseline", "pr_auc", "pr_auc_naive")} for r, m in metrics.items()},
+                "own_failures": result.own_failures,
+                "note": "" if winner == "factory" else ("pooled model: this factory has no failures of this type of its own" if result.own_failures == 0 else "pooled model with this factory's own rows"),
+            },
+        )
+        store.save(KIND, machine_type, model_id, model, card)
+        store.promote(KIND, machine_type, model_id, reason)
+        result.status, result.recipe, result.model_id, result.reason = "promoted", winner, model_id, reason
+        result.seconds = round(time.perf_counter() - started, 2)
+        log.info("%s %s: %s", factory_id, machine_type, reason)
+        results.append(result)
+    return results

@@ -1,0 +1,256 @@
+"""Failure risk and time-to-failure models: features and labels by hand, validation splits that
+cannot leak, calibration and survival against known generating distributions, explanations that
+add up, the model registry's champion and the per-factory sharing switch."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.metrics import brier_score_loss
+
+from analytics.models.failure.dataset import SENSOR_FEATURES, TREND_DAYS, add_labels, failure_features, feature_columns
+from analytics.models.failure.risk import (
+    FailureRiskClassifier,
+    FailureTimeModel,
+    NotEnoughFailuresError,
+    describe_sensor,
+    explain,
+    time_grouped_splits,
+    validate,
+)
+from analytics.schemas import FactorySpec
+from analytics.store.hub import Hub
+from analytics.store.models import ModelStore
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+UTC_US = pl.Datetime("us", "UTC")
+
+
+def _sensor_table(hours: int, value: callable) -> pl.DataFrame:  # type: ignore[valid-type]
+    """Hourly sensor features of one machine and sensor whose trailing 24 h mean is ``value(h)``."""
+    rows = []
+    for h in range(hours):
+        v = float(value(h))
+        rows.append(
+            {"machine_id": "M1", "sensor": "temp", "window_start": T0 + timedelta(hours=h), "window_end": T0 + timedelta(hours=h + 1),
+             "mean": v, "q90": v + 1, "mean_24h": v, "std_24h": 0.5, "mean_7d": v - 2, "z_24h": 0.1, "z_7d": 0.2}  # fmt: skip
+        )
+    return pl.DataFrame(rows).with_columns(pl.col("window_start", "window_end").cast(UTC_US))
+
+
+def _machine_table(hours: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "machine_id": ["M1"] * hours,
+            "window_start": [T0 + timedelta(hours=h) for h in range(hours)],
+            "window_end": [T0 + timedelta(hours=h + 1) for h in range(hours)],
+            "share_running": [1.0 if h % 2 else 0.0 for h in range(hours)],
+            "hours_since_maintenance": [float(h) for h in range(hours)],
+            "hours_since_failure": [None] * hours,
+        },
+        schema_overrides={"window_start": UTC_US, "window_end": UTC_US, "hours_since_failure": pl.Float64},
+    )
+
+
+def test_failure_features_by_hand() -> None:
+    hours = 24 * 12
+    feats = failure_features(_sensor_table(hours, lambda h: 20 + 0.1 * h), _machine_table(hours))
+    assert [c for c in feats.columns if c.startswith("temp__")] == [f"temp__{f}" for f in SENSOR_FEATURES]
+    row = feats.filter(pl.col("window_end") == T0 + timedelta(hours=200)).row(0, named=True)
+    level = 20 + 0.1 * 199
+    assert row["temp__level"] == pytest.approx(level)
+    assert row["temp__shift"] == pytest.approx(2.0)
+    # The 24 h mean rose 0.1 per hour: 2.4 per day over the last 5 days.
+    assert row["temp__trend"] == pytest.approx(2.4)
+    # 28-day mean of the hourly means so far (window ends 1..200 h): mean of 20 + 0.1 h, h = 0..199.
+    month_mean = 20 + 0.1 * 99.5
+    assert row["temp__dev_28d"] == pytest.approx(level - month_mean)
+    assert row["temp__devz_28d"] == pytest.approx((level - month_mean) / np.std(20 + 0.1 * np.arange(200), ddof=1))
+    # Running share over the trailing 24 h: every other hour ran.
+    assert row["running_24h"] == pytest.approx(0.5)
+    # No trend before 5 days of history.
+    early = feats.filter(pl.col("window_end") < T0 + timedelta(days=TREND_DAYS)).get_column("temp__trend")
+    assert early.null_count() == early.len()
+    # A sensor the model knows but the machine lacks is a column of nulls, not a missing column.
+    wider = failure_features(_sensor_table(48, lambda h: 1.0), _machine_table(48), sensors=["temp", "vibration"])
+    assert wider.get_column("vibration__level").null_count() == wider.height
+    assert "vibration__level" in feature_columns(wider) and "window_end" not in feature_columns(wider)
+
+
+def test_labels_censor_at_maintenance() -> None:
+    windows = pl.DataFrame(
+        {"machine_id": ["M1"] * 4, "window_start": [T0 + timedelta(hours=h) for h in (0, 10, 20, 30)], "window_end": [T0 + timedelta(hours=h + 1) for h in (0, 10, 20, 30)]},
+        schema_overrides={"window_start": UTC_US, "window_end": UTC_US},
+    )
+    events = pl.DataFrame(
+        {"machine_id": ["M1", "M1", "M1"], "ts": [T0 + timedelta(hours=15), T0 + timedelta(hours=25), T0 + timedelta(hours=27)], "kind": ["maintenance", "failure", "repair"], "component": ["", "bearing_wear", ""]},
+        schema_overrides={"ts": UTC_US},
+    )
+    out = add_labels(windows, events, horizon_hours=30, observed_until=T0 + timedelta(hours=100)).sort("window_end")
+    # Hour 1: the failure at 25 h is 24 h ahead (within 30 h), but a maintenance at 15 h renewed the
+    # machine first: censored at the maintenance, observed 14 h.
+    first = out.row(0, named=True)
+    assert first["failure_within"] is True and first["censored"] is True and first["hours_observed"] == pytest.approx(14)
+    # Hour 21: failure 4 h ahead, uncensored, mode from the event's component.
+    third = out.row(2, named=True)
+    assert third["hours_to_failure"] == pytest.approx(4) and third["censored"] is False and third["failure_mode"] == "bearing_wear"
+    # Hour 31: after the repair, nothing more happens: censored at the end of observation.
+    last = out.row(3, named=True)
+    assert last["censored"] is True and last["hours_observed"] == pytest.approx(69) and last["failure_within"] is False
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    machines=st.integers(1, 9),
+    hours=st.integers(24 * 10, 24 * 40),
+    horizon=st.sampled_from([12.0, 48.0, 168.0]),
+    blocks=st.integers(1, 3),
+    groups=st.integers(2, 4),
+    seed=st.integers(0, 5),
+)
+def test_splits_never_leak(machines: int, hours: int, horizon: float, blocks: int, groups: int, seed: int) -> None:
+    times = np.array([np.datetime64("2026-01-01T00:00") + np.timedelta64(h, "h") for h in range(hours)] * machines)
+    owners = np.repeat([f"F/M{i}" for i in range(machines)], hours)
+    splits = time_grouped_splits(times, owners, horizon_hours=horizon, n_blocks=blocks, n_groups=groups, random_state=seed)
+    assert splits
+    tested = np.zeros(times.size, dtype=int)
+    for train, test in splits:
+        # No machine on both sides; every training label was known before the first test window.
+        assert not set(owners[train]) & set(owners[test])
+        if train.size:
+            assert times[train].max() <= times[test].min() - np.timedelta64(int(horizon * 3600), "s")
+        tested[test] += 1
+    # Each row is tested at most once, and the tests cover the last half of the time range.
+    assert tested.max() == 1
+    assert times[tested == 1].min() >= times.min() + (times.max() - times.min()) / 2 - np.timedelta64(1, "h")
+    if machines == 1:
+        assert all(train.size == 0 for train, _ in splits)
+
+
+def _risk_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A known risk: P(failure) = sigmoid(3 x0 - 4), rare (about 6 %), x1 noise."""
+    gen = np.random.default_rng(seed)
+    X = gen.normal(size=(n, 3)).astype(np.float32)
+    p = 1 / (1 + np.exp(-(3 * X[:, 0] - 4)))
+    y = (gen.random(n) < p).astype(int)
+    groups = np.repeat(np.arange(n // 200), 200)[:n]
+    return X, y, p, groups
+
+
+def test_classifier_is_calibrated_against_the_true_probability() -> None:
+    X, y, _, groups = _risk_data(6000, 0)
+    model = FailureRiskClassifier(n_estimators=150, n_jobs=2)
+    assert model.fit(X, y, groups) is model
+    Xt, yt, pt, _ = _risk_data(6000, 1)
+    prob = model.predict_proba(Xt)[:, 1]
+    # Class weighting alone would inflate the probabilities; calibrated, the mean matches the
+    # failure rate and the Brier score comes close to the true probabilities' own.
+    assert abs(prob.mean() - yt.mean()) < 0.015
+    assert brier_score_loss(yt, prob) < brier_score_loss(yt, pt) * 1.1
+    assert brier_score_loss(yt, prob) < 0.75 * brier_score_loss(yt, np.full(yt.size, y.mean()))
+    raw = model.calibrated_.calibrated_classifiers_[0].estimator.predict_proba(Xt)[:, 1]
+    assert raw.mean() > 2 * yt.mean()  # what the weighting does before calibration
+    # TreeSHAP contributions plus bias add up to the trees' log-odds, and x0 carries the risk.
+    contrib = model.contributions(Xt[:50])
+    margin = model.booster_.predict(__import__("xgboost").DMatrix(Xt[:50]), output_margin=True)
+    assert np.allclose(contrib.sum(axis=1), margin, atol=1e-3)
+    assert np.abs(contrib[:, 0]).mean() > 5 * np.abs(contrib[:, 1]).mean()
+
+
+def test_classifier_refuses_data_without_failures() -> None:
+    X, _, _, groups = _risk_data(600, 2)
+    with pytest.raises(NotEnoughFailuresError):
+        FailureRiskClassifier().fit(X, np.zeros(600, dtype=int), groups)
+
+
+def test_survival_model_recovers_a_known_lognormal_time() -> None:
+    """T = exp(4 + x0 + Z), Z standard normal, censored at 150 h: the AFT model's median and
+    P(T <= t) follow the true distribution."""
+    gen = np.random.default_rng(3)
+    n = 4000
+    X = gen.normal(size=(n, 2)).astype(np.float32)
+    T = np.exp(4 + X[:, 0] + gen.normal(size=n))
+    observed = np.minimum(T, 150.0)
+    lower, upper = observed, np.where(T <= 150.0, observed, np.inf)
+    model = FailureTimeModel(n_estimators=300, scale=1.0, n_jobs=2).fit(X, lower, upper)
+    grid = np.array([[-1.0, 0.0], [0.0, 0.0], [0.5, 0.0]], dtype=np.float32)
+    true_median = np.exp(4 + grid[:, 0])
+    assert np.allclose(model.predict(grid), true_median, rtol=0.3)
+    p = model.prob_within(grid, 100.0)
+    from scipy.stats import norm
+
+    assert np.allclose(p, norm.cdf(np.log(100.0) - 4 - grid[:, 0]), atol=0.1)
+    assert (np.diff(model.prob_within(grid[:1], np.array([10.0, 50.0, 200.0]))) > 0).all()
+    assert model.quantile(grid[:1], 0.1)[0] < model.predict(grid[:1])[0] < model.quantile(grid[:1], 0.9)[0]
+    with pytest.raises(NotEnoughFailuresError):
+        FailureTimeModel().fit(X, lower, np.full(n, np.inf))
+
+
+def test_validation_reports_every_figure_beside_a_baseline() -> None:
+    X, y, _, groups = _risk_data(4000, 4)
+    times = np.tile(np.array([np.datetime64("2026-01-01T00:00") + np.timedelta64(h, "h") for h in range(200)]), 20)
+    splits = time_grouped_splits(times, groups, horizon_hours=12, n_blocks=2, n_groups=2)
+    v = validate(X, y, groups, splits, FailureRiskClassifier(n_estimators=80, n_jobs=2), ["a__z_7d", "b__z_7d", "c"])
+    m = v.metrics
+    for key in ("brier", "log_loss", "pr_auc", "roc_auc", "precision", "recall"):
+        assert m[key] is not None
+        assert any(k.startswith(key.split("_")[0]) and k != key for k in m), key
+    assert m["brier"] < m["brier_baseline"] and m["pr_auc"] > m["prevalence"]
+    assert m["rows"] == v.test_index.size == len(set(v.test_index.tolist()))
+    # Naive score: the largest |z_7d| of any sensor column.
+    assert np.allclose(v.naive_score, np.abs(X[v.test_index][:, :2]).max(axis=1), atol=1e-5)
+    assert m["reliability"] and all(0 <= b["observed"] <= 1 for b in m["reliability"])
+    # A clone of an unfitted classifier is what each split fits: the template stays unfitted.
+    assert not hasattr(clone(FailureRiskClassifier()), "calibrated_")
+
+
+def test_explanations_add_up_and_speak() -> None:
+    columns = ["temp__trend", "temp__dev_28d", "temp__z_7d", "vib__level", "running_24h"]
+    contributions = np.array([[0.5, 0.3, 0.0, 0.2, -0.1, -2.0], [-0.5, 0.0, 0.0, -0.2, 0.4, -2.0]])
+    features = np.array([[3.0, 12.0, 2.5, 4.0, 0.8], [-1.0, 0.0, 0.0, 1.0, 0.5]])
+    first, second = explain(contributions, features, columns, units={"temp": "°C", "vib": "mm/s"})
+    assert [r.sensor for r in first] == ["temp", "vib"]
+    assert first[0].contribution == pytest.approx(0.8) and first[0].share == pytest.approx(0.8)
+    assert first[0].text_en == "temp rising 3 °C/day over 5 days, +12 °C against its 28-day mean, 2.5 standard deviations above its week"
+    assert "5일간 하루 3 °C씩 상승" in first[0].text_ko
+    # Nothing pushed the second row's risk up through a sensor: no invented reason.
+    assert second == []
+    en, ko = describe_sensor("flow", {"trend": -0.25, "dev_28d": None, "z_7d": None}, "m³/h")
+    assert en == "flow falling 0.25 m³/h/day over 5 days" and "하락" in ko
+    assert math.isfinite(first[1].share)
+
+
+def test_sharing_is_off_until_a_factory_turns_it_on(hub: Hub) -> None:
+    for fid in ("acme-01", "beta-02"):
+        hub.registry.add_factory(FactorySpec(id=fid, name_en=fid, timezone="Asia/Seoul"))
+    assert hub.registry.model_sharing("acme-01") is False and hub.registry.sharing_factories() == []
+    hub.registry.set_model_sharing("beta-02", True)
+    assert hub.registry.sharing_factories() == ["beta-02"]
+    hub.registry.set_model_sharing("beta-02", False)
+    assert hub.registry.sharing_factories() == []
+
+
+def test_champion_changes_only_by_promotion(hub: Hub) -> None:
+    hub.registry.add_factory(FactorySpec(id="acme-01", name_en="Acme", timezone="Asia/Seoul"))
+    store = ModelStore(hub, "acme-01")
+    assert store.champion("failure", "cnc") is None
+    store.save("failure", "cnc", "aaa111", {"w": 1}, {"recipe": "factory", "fitted_until": T0.isoformat()})
+    store.save("failure", "cnc", "bbb222", {"w": 2}, {"recipe": "pooled", "fitted_until": T0.isoformat()})
+    assert store.champion("failure", "cnc") is None
+    store.promote("failure", "cnc", "aaa111", "first model")
+    store.promote("failure", "cnc", "bbb222", "pooled recipe beat factory")
+    champion = store.champion("failure", "cnc")
+    assert champion["model_id"] == "bbb222" and champion["promotion"] == "pooled recipe beat factory"
+    assert store.load("failure", "cnc", champion["model_id"]) == {"w": 2}
+    assert sorted(c["model_id"] for c in store.cards("failure", "cnc")) == ["aaa111", "bbb222"]  # champion.json is no card
+    with pytest.raises(ValueError):
+        store.promote("failure", "cnc", "ccc333", "no such model")
+    pooled = ModelStore.pooled(hub)
+    assert pooled.root != store.root and pooled.champion("failure", "cnc") is None
