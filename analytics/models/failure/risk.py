@@ -304,6 +304,7 @@ def classification_figures(y: np.ndarray, p: np.ndarray, base: np.ndarray, naive
     the training base rate, PR-AUC and precision/recall against the biggest sensor deviation
     (``naive``: max |z| over the machine's sensors, alarm at ``naive_threshold``)."""
     y = np.asarray(y).astype(int)
+    both = 0 < y.sum() < y.size  # ranking figures need both classes
     alarm, naive_alarm = p >= threshold, naive >= naive_threshold
     brier, brier_base = _safe(brier_score_loss, y, p), _safe(brier_score_loss, y, base)
     return {
@@ -315,10 +316,10 @@ def classification_figures(y: np.ndarray, p: np.ndarray, base: np.ndarray, naive
         "brier_skill": round(1 - brier / brier_base, 4) if brier is not None and brier_base else None,
         "log_loss": _safe(log_loss, y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1]),
         "log_loss_baseline": _safe(log_loss, y, np.clip(base, 1e-6, 1 - 1e-6), labels=[0, 1]),
-        "pr_auc": _safe(average_precision_score, y, p),
-        "pr_auc_naive": _safe(average_precision_score, y, naive),
-        "roc_auc": _safe(roc_auc_score, y, p),
-        "roc_auc_naive": _safe(roc_auc_score, y, naive),
+        "pr_auc": _safe(average_precision_score, y, p) if both else None,
+        "pr_auc_naive": _safe(average_precision_score, y, naive) if both else None,
+        "roc_auc": _safe(roc_auc_score, y, p) if both else None,
+        "roc_auc_naive": _safe(roc_auc_score, y, naive) if both else None,
         "threshold": threshold,
         "precision": round(float(y[alarm].mean()), 4) if alarm.any() else None,
         "recall": round(float(alarm[y == 1].mean()), 4) if y.any() else None,
@@ -388,7 +389,7 @@ def validate(
         surv = np.concatenate([s for _, _, s, _ in parts])  # type: ignore[misc]
         ok = np.isfinite(surv)
         metrics["survival_brier"] = _safe(brier_score_loss, y[index][ok], surv[ok]) if ok.any() else None
-        metrics["survival_pr_auc"] = _safe(average_precision_score, y[index][ok], surv[ok]) if ok.any() else None
+        metrics["survival_pr_auc"] = _safe(average_precision_score, y[index][ok], surv[ok]) if 0 < y[index][ok].sum() < ok.sum() else None
     metrics.update({"splits": len(parts), "splits_skipped": skipped, "machines_tested": int(np.unique(groups[index]).size)})
     return Validation(index, prob, surv, base, naive, metrics)
 
@@ -440,6 +441,7 @@ def explain(
     and their behaviour in words. ``contributions`` from :meth:`FailureRiskClassifier.contributions`
     (one column per feature plus the bias), ``features`` the same rows' feature values."""
     units = units or {}
+    contributions = np.asarray(contributions, dtype=np.float64)  # TreeSHAP's float32 shares would not add to 1
     sensors = sorted({s for c in columns if (s := sensor_of(c)) is not None})
     index = {s: [i for i, c in enumerate(columns) if sensor_of(c) == s] for s in sensors}
     per_sensor = np.column_stack([contributions[:, idx].sum(axis=1) for idx in index.values()]) if sensors else np.zeros((len(contributions), 0))
@@ -454,6 +456,6 @@ def explain(
             sensor = sensors[i]
             values = {columns[j].split("__", 1)[1]: (None if np.isnan(features[r, j]) else float(features[r, j])) for j in index[sensor]}
             en, ko = describe_sensor(sensor, values, units.get(sensor, ""))
-            out.append(SensorReason(sensor, round(float(positive[i] / total), 3) if total > 0 else 0.0, round(float(row[i]), 4), en, ko))
+            out.append(SensorReason(sensor, float(positive[i] / total) if total > 0 else 0.0, float(row[i]), en, ko))
         reasons.append(out)
     return reasons

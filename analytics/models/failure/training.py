@@ -154,6 +154,11 @@ def _template(machine_type: str, sensors: list[str], columns: list[str], horizon
     return FailureModel(FailureRiskClassifier(), FailureTimeModel(), columns, sensors, horizon, machine_type, recipe)
 
 
+def _iso(value: np.datetime64) -> str:
+    """ISO 8601 UTC of a numpy datetime (window ends are UTC)."""
+    return np.datetime_as_string(value, unit="s") + "+00:00"
+
+
 def validate_recipes(
     own: pl.DataFrame,
     donors: pl.DataFrame | None,
@@ -172,8 +177,8 @@ def validate_recipes(
     validated_on = {
         "rows": int(sum(t.size for _, t in splits)),
         "machines": int(np.unique(a["groups"]).size),
-        "from": str(min(a["times"][t].min() for _, t in splits)),
-        "to": str(max(a["times"][t].max() for _, t in splits)),
+        "from": _iso(min(a["times"][t].min() for _, t in splits)),
+        "to": _iso(max(a["times"][t].max() for _, t in splits)),
         "blocks": settings.validation_blocks,
         "groups": settings.validation_groups,
     }

@@ -1,0 +1,142 @@
+"""Training, promotion and daily prediction of failure models on a simulated fleet (2 factories x
+5 machines x 36 days, failures raised so a month holds enough): recipes, sharing between tenants,
+the registry's cards, leak-free re-runs of past days, the fleet evaluation and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from analytics.config import FailureSettings
+from analytics.demo import build_factory
+from analytics.evaluation.failure_fleet import evaluate_failure_hub
+from analytics.features import build_features
+from analytics.models.anomaly.scoring import day_bounds
+from analytics.models.failure.predict import RISK_SCHEMA, latest_risk, predict_day, read_risk
+from analytics.models.failure.training import KIND, train_factory
+from analytics.simulate import SimulationConfig, simulate_hub
+from analytics.store.hub import Hub
+from analytics.store.models import ModelStore
+
+ROOT = Path(__file__).resolve().parents[1]
+CNC_FACTORY, OTHER = "hanbit-01", "daeyang-02"
+SETTINGS = FailureSettings(default_horizon_hours=48, min_failures=3)
+DAY = date(2026, 10, 5)
+UNTIL = day_bounds(DAY, "Asia/Seoul")[1]  # models trained on data to the end of DAY
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("failure")
+    simulate_hub(SimulationConfig(factories=2, machines=5, days=36, seed=5, interval="20min", start=date(2026, 9, 1), failure_rate=6.0), root / "sim", workers=1)
+    hub = Hub.open(data_dir=root / "hub")
+    for fid in (CNC_FACTORY, OTHER):
+        build_factory(hub, root / "sim" / fid, now=datetime(2100, 1, 1, tzinfo=UTC))
+        build_features(hub, fid, window="1h")
+    return root / "hub"
+
+
+@pytest.fixture
+def hub(fleet: Path, tmp_path: Path) -> Hub:
+    shutil.copytree(fleet, tmp_path / "hub")
+    return Hub.open(data_dir=tmp_path / "hub")
+
+
+def test_own_recipe_without_sharing(hub: Hub) -> None:
+    results = {r.machine_type: r for r in train_factory(hub, CNC_FACTORY, until=UNTIL, settings=SETTINGS)}
+    cnc = results["cnc_machining_center"]
+    assert cnc.status == "promoted" and cnc.recipe == "factory" and cnc.own_failures >= SETTINGS.min_failures
+    assert set(cnc.metrics) == {"factory"}  # no sharing: no pooled recipe competes
+    # A pump alone in its factory, without sharing: no model, and the reason says what would help.
+    pump = results["centrifugal_pump"]
+    assert pump.status == "no_model" and "sharing" in pump.reason
+    card = ModelStore(hub, CNC_FACTORY).champion(KIND, "cnc_machining_center")
+    assert card["model_id"] == cnc.model_id and card["promotion"].startswith("first model")
+    assert card["feature_set"] == "machine_health/v1" and card["horizon_hours"] == 48
+    assert datetime.fromisoformat(card["training"]["to"]) <= UNTIL and card["training"]["factories"] == 1
+    assert card["parameters"]["classifier"]["calibration"] == "isotonic"
+    m = card["metrics"]
+    assert m["brier"] is not None and m["brier_baseline"] is not None and m["validated_on"]["machines"] >= 2
+    assert datetime.fromisoformat(m["validated_on"]["to"]) <= UNTIL
+    # Retraining on the same data refreshes the champion's recipe, recorded as such.
+    again = {r.machine_type: r for r in train_factory(hub, CNC_FACTORY, until=UNTIL, settings=SETTINGS, machine_types=["cnc_machining_center"])}
+    card = ModelStore(hub, CNC_FACTORY).champion(KIND, "cnc_machining_center")
+    assert card["model_id"] == again["cnc_machining_center"].model_id != cnc.model_id
+    assert card["promotion"].startswith("refresh")
+
+
+def test_pooled_recipe_when_factories_share(hub: Hub) -> None:
+    for fid in (CNC_FACTORY, OTHER):
+        hub.registry.set_model_sharing(fid, True)
+    results = {r.machine_type: r for r in train_factory(hub, CNC_FACTORY, until=UNTIL, settings=SETTINGS)}
+    pump = results["centrifugal_pump"]
+    assert pump.status == "promoted" and pump.recipe == "pooled"
+    card = ModelStore(hub, CNC_FACTORY).champion(KIND, "centrifugal_pump")
+    assert card["training"]["factories"] == 2 and "pooled" in card["note"]
+    # Only models and aggregate figures cross tenants: the card never names the other factory.
+    assert OTHER not in json.dumps(card)
+    # The pooled recipe was judged on this factory's own machine only.
+    assert card["metrics"]["validated_on"]["machines"] == 1
+
+
+def test_daily_risk_is_stored_explained_and_leak_free(hub: Hub) -> None:
+    train_factory(hub, CNC_FACTORY, until=UNTIL, settings=SETTINGS)
+    risk = predict_day(hub, CNC_FACTORY, DAY)
+    assert dict(risk.schema) == RISK_SCHEMA
+    cnc = {m.machine_id for m in hub.registry.machines(CNC_FACTORY) if m.machine_type == "cnc_machining_center"}
+    assert set(risk.get_column("machine_id")) == cnc
+    start, end = day_bounds(DAY, "Asia/Seoul")
+    assert risk.select((pl.col("window_end") > start).all() & (pl.col("window_end") <= end).all()).item()
+    assert risk.select(pl.col("probability").is_between(0, 1).all()).item()
+    # The time-to-failure distribution is a distribution: P(1 d) <= P(3 d) <= P(7 d), p10 <= median.
+    assert risk.select((pl.col("p_1d") <= pl.col("p_3d") + 1e-12).all() & (pl.col("p_3d") <= pl.col("p_7d") + 1e-12).all()).item()
+    assert risk.select((pl.col("ttf_p10_h") <= pl.col("ttf_median_h")).all()).item()
+    champion = ModelStore(hub, CNC_FACTORY).champion(KIND, "cnc_machining_center")
+    assert set(risk.get_column("model_id")) == {champion["model_id"]} and set(risk.get_column("recipe")) == {"factory"}
+    # Reasons name sensors of the machine with shares of at most 1 in total.
+    named = risk.filter(pl.col("sensors").list.len() > 0)
+    assert named.height > 0 and named.select((pl.col("shares").list.sum() <= 1 + 1e-9).all()).item()
+    assert named.select(pl.col("reason_en").str.len_chars().min()).item() > 0
+    # Stored and idempotent.
+    assert_frame_equal(read_risk(hub, CNC_FACTORY, DAY, DAY).collect(), risk)
+    assert_frame_equal(predict_day(hub, CNC_FACTORY, DAY), risk)
+    assert latest_risk(risk).height == len(cnc)
+    # A day before the model's training cut-off is not scored with it (it saw that day's future).
+    assert predict_day(hub, CNC_FACTORY, date(2026, 9, 20)).height == 0
+
+
+def test_fleet_evaluation_figures(fleet: Path) -> None:
+    figures = evaluate_failure_hub(Hub.open(data_dir=fleet), settings=SETTINGS)
+    for key in ("precision", "recall", "median_lead_h", "brier", "brier_baseline", "failures", "machine_days"):
+        assert key in figures
+    assert figures["failures"] >= 1 and figures["machine_days"] > 100
+    assert 0 <= figures["recall"] <= 1 and figures["failures_warned"] <= figures["failures"]
+    assert figures["brier_baseline"] > 0
+
+
+def test_cli_train_and_predict(hub: Hub) -> None:
+    env = {**os.environ, "FACTORYHUB_DATA_DIR": str(hub.settings.data_dir), "PYTHONPATH": str(ROOT), "COLUMNS": "200",
+           "FACTORYHUB_FAILURE__DEFAULT_HORIZON_HOURS": "48", "FACTORYHUB_FAILURE__MIN_FAILURES": "3"}  # fmt: skip
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "analytics.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+
+    trained = run("train", "--factory", CNC_FACTORY, "--until", "2026-10-05", "--type", "cnc_machining_center")
+    assert trained.returncode == 0, trained.stderr
+    models = json.loads(trained.stdout.strip().splitlines()[-1])["models"]
+    assert models["cnc_machining_center"]["status"] == "promoted"
+    predicted = run("predict", "--factory", CNC_FACTORY, "--date", "2026-10-05")
+    assert predicted.returncode == 0, predicted.stderr
+    last = json.loads(predicted.stdout.strip().splitlines()[-1])
+    assert {m["model_id"] for m in last["machines"]} == {models["cnc_machining_center"]["model_id"]}
+    bad = run("predict", "--factory", "no-such-factory", "--date", "2026-10-05")
+    assert bad.returncode != 0 and "no-such-factory" in bad.stderr
