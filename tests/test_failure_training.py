@@ -63,7 +63,7 @@ def test_own_recipe_without_sharing(hub: Hub) -> None:
     assert card["model_id"] == cnc.model_id and card["promotion"].startswith("first model")
     assert card["feature_set"] == "machine_health/v1" and card["horizon_hours"] == 48
     assert datetime.fromisoformat(card["training"]["to"]) <= UNTIL and card["training"]["factories"] == 1
-    assert card["parameters"]["classifier"]["calibration"] == "isotonic"
+    assert card["parameters"]["classifier"]["calibration"] == "sigmoid"
     m = card["metrics"]
     assert m["brier"] is not None and m["brier_baseline"] is not None and m["validated_on"]["machines"] >= 2
     assert datetime.fromisoformat(m["validated_on"]["to"]) <= UNTIL

@@ -12,7 +12,16 @@ every machine of a type (which is what lets a model learn from many factories):
 - ``trend``: change of the 24 h mean per day over the last 5 days;
 - ``dev_28d``: the 24 h mean minus the 28-day mean of the window means, and ``devz_28d`` the same
   in 28-day standard deviations (a level against the machine's own month);
-- ``spread``: the standard deviation over the trailing 24 h.
+- ``spread``: the standard deviation over the trailing 24 h;
+- ``resid``, ``residz``: where the machine has a load sensor, the sensor's trailing-24 h mean
+  residual from a linear fit on the load over the trailing 28 days, in its unit and in 28-day
+  residual standard deviations: a pump that draws more current *for the same flow* is the
+  signal; a pump that draws more current because it pumps more is not.
+
+Summary columns, the same on every machine whatever its sensors (trees find one strong column
+more easily than the same signal spread over many): the largest and second-largest |residz|
+(|devz_28d| where there is no load fit) over the machine's sensors, the largest |z_7d| and the
+number of sensors more than 3 standard deviations off.
 
 Machine columns: running share over the trailing 24 h, hours since maintenance and since the last
 failure, and the cross-sensor physics of the feature set (current per load, temperature rises).
@@ -30,8 +39,9 @@ from analytics.features.featureset import MACHINE_HEALTH, FeatureSet
 from analytics.features.labels import FAILURE, failure_labels
 
 TREND_DAYS = 5
-SENSOR_FEATURES = ("level", "q90", "shift", "z_24h", "z_7d", "trend", "dev_28d", "devz_28d", "spread")
+SENSOR_FEATURES = ("level", "q90", "shift", "z_24h", "z_7d", "trend", "dev_28d", "devz_28d", "spread", "resid", "residz")
 MACHINE_FEATURES = ("running_24h", "hours_since_maintenance", "hours_since_failure")
+SUMMARY_FEATURES = ("max_offset", "second_offset", "max_z_7d", "sensors_off")
 KEYS = ("machine_id", "window_start", "window_end")
 SEPARATOR = "__"
 
@@ -41,10 +51,41 @@ def sensor_of(feature: str) -> str | None:
     return feature.split(SEPARATOR, 1)[0] if SEPARATOR in feature else None
 
 
-def _relative(sensor: pl.LazyFrame) -> pl.LazyFrame:
+def _load_residuals(base: pl.LazyFrame, load_of: dict[str, str]) -> pl.LazyFrame:
+    """``resid`` and ``residz`` (module doc) by rolling least squares: 28-day sums of x, y, x², xy."""
+    by = ["machine_id", "sensor"]
+    loads = pl.LazyFrame({"machine_id": list(load_of), "__load_sensor": list(load_of.values())}, schema={"machine_id": pl.String, "__load_sensor": pl.String})
+    load = base.join(loads, left_on=["machine_id", "sensor"], right_on=["machine_id", "__load_sensor"]).select("machine_id", "window_end", pl.col("mean").alias("__x"))
+    pairs = base.join(load, on=["machine_id", "window_end"], how="left").with_columns(
+        pl.when(pl.col("mean").is_not_null()).then(pl.col("__x")).alias("__x")
+    )
+    both = pl.col("__x").is_not_null() & pl.col("mean").is_not_null()
+    x, y = pl.when(both).then(pl.col("__x")), pl.when(both).then(pl.col("mean"))
+
+    def month(expr: pl.Expr) -> pl.Expr:
+        return expr.fill_null(0.0).rolling_sum_by("window_end", window_size="28d").over(by)
+
+    sums = pairs.with_columns(
+        month(both.cast(pl.Float64)).alias("__n"), month(x).alias("__sx"), month(y).alias("__sy"), month(x * x).alias("__sxx"), month(x * y).alias("__sxy")
+    )
+    var = pl.col("__sxx") - pl.col("__sx") ** 2 / pl.col("__n")
+    slope = pl.when((pl.col("__n") >= 24) & (var > 1e-12 * pl.col("__n"))).then((pl.col("__sxy") - pl.col("__sx") * pl.col("__sy") / pl.col("__n")) / var).otherwise(0.0)
+    resid = pl.col("mean") - (pl.col("__sy") / pl.col("__n") + slope * (pl.col("__x") - pl.col("__sx") / pl.col("__n")))
+    out = sums.with_columns(pl.when(pl.col("__n") >= 24).then(resid).alias("__r")).with_columns(
+        pl.col("__r").rolling_mean_by("window_end", window_size="24h").over(by).alias("resid"),
+        pl.col("__r").rolling_std_by("window_end", window_size="28d").over(by).alias("__r_sd"),
+    )
+    return out.with_columns(pl.when(pl.col("__r_sd") > 0).then(pl.col("resid") / pl.col("__r_sd")).alias("residz")).select(*KEYS, "sensor", "resid", "residz")
+
+
+def _relative(sensor: pl.LazyFrame, load_of: dict[str, str] | None = None) -> pl.LazyFrame:
     """Per (machine, sensor) relative features over time (window rows sorted by their end)."""
     by = ["machine_id", "sensor"]
     base = sensor.select(*KEYS, "sensor", "mean", "q90", "mean_24h", "std_24h", "mean_7d", "z_24h", "z_7d").sort(*by, "window_end")
+    if load_of:
+        base = base.join(_load_residuals(base, load_of), on=[*KEYS, "sensor"], how="left")
+    else:
+        base = base.with_columns(pl.lit(None, pl.Float64).alias("resid"), pl.lit(None, pl.Float64).alias("residz"))
     month = (
         base.with_columns(
             pl.col("mean").rolling_mean_by("window_end", window_size="28d").over(by).alias("__mean_28d"),
@@ -58,7 +99,11 @@ def _relative(sensor: pl.LazyFrame) -> pl.LazyFrame:
         earlier, left_on="window_end", right_on="__then_end", by=by, strategy="backward", tolerance="6h", check_sortedness=False
     )
     dev = pl.col("mean_24h") - pl.col("__mean_28d")
-    return joined.select(
+    return joined.with_columns(
+        # A stopped machine neither wears nor reports: its last running state still holds, so
+        # the trailing features carry forward over idle windows (causal: from earlier rows only).
+        pl.col("mean_24h", "std_24h", "mean_7d", "__then", "__mean_28d", "__std_28d", "resid", "residz").forward_fill().over(by)
+    ).select(
         *KEYS,
         "sensor",
         pl.col("mean_24h").alias("level"),
@@ -70,6 +115,8 @@ def _relative(sensor: pl.LazyFrame) -> pl.LazyFrame:
         dev.alias("dev_28d"),
         pl.when(pl.col("__std_28d") > 0).then(dev / pl.col("__std_28d")).alias("devz_28d"),
         pl.col("std_24h").alias("spread"),
+        "resid",
+        "residz",
     )
 
 
@@ -78,17 +125,20 @@ def failure_features(
     machine: pl.DataFrame | pl.LazyFrame,
     *,
     sensors: Sequence[str] | None = None,
+    load_of: dict[str, str] | None = None,
     feature_set: FeatureSet = MACHINE_HEALTH,
 ) -> pl.DataFrame:
     """Wide feature table (one row per machine and window) from the hourly feature tables.
 
     ``sensors`` fixes the sensor columns (a model's own list, so a machine that lacks a sensor
     gets nulls rather than a different table); by default every sensor present is used.
+    ``load_of`` names each machine's load sensor (the feature store's state rules), for the
+    load residuals.
     """
     sensor = sensor.lazy()
     if sensors is not None:
         sensor = sensor.filter(pl.col("sensor").is_in(list(sensors)))
-    long = _relative(sensor).collect()
+    long = _relative(sensor, load_of).collect()
     present = sorted(long.get_column("sensor").unique().to_list()) if sensors is None else list(sensors)
     wide = long.pivot(on="sensor", index=list(KEYS), values=list(SENSOR_FEATURES), separator=SEPARATOR)
     # Polars names pivoted columns "<feature>__<sensor>"; the sensor first groups a sensor's columns.
@@ -104,8 +154,22 @@ def failure_features(
         .collect()
     )
     state = state.with_columns(pl.lit(None, pl.Float64).alias(c) for c in cross if c not in state.columns)
-    out = wide.join(state, on=["machine_id", "window_start"], how="left")
-    return out.select(*KEYS, *columns, *MACHINE_FEATURES, *cross).sort("machine_id", "window_end")
+    out = wide.join(state, on=["machine_id", "window_start"], how="left").with_columns(_summary(present))
+    return out.select(*KEYS, *columns, *SUMMARY_FEATURES, *MACHINE_FEATURES, *cross).sort("machine_id", "window_end")
+
+
+def _summary(sensors: Sequence[str]) -> list[pl.Expr]:
+    """The summary columns (module doc) over the machine's sensors."""
+    if not sensors:
+        return [pl.lit(None, pl.Float64).alias(c) for c in SUMMARY_FEATURES]
+    offsets = [pl.coalesce(f"{s}{SEPARATOR}residz", f"{s}{SEPARATOR}devz_28d").abs() for s in sensors]
+    ranked = pl.concat_list(offsets).list.drop_nulls().list.sort(descending=True)
+    return [
+        ranked.list.get(0, null_on_oob=True).alias("max_offset"),
+        ranked.list.get(1, null_on_oob=True).alias("second_offset"),
+        pl.max_horizontal(pl.col(f"{s}{SEPARATOR}z_7d").abs() for s in sensors).alias("max_z_7d"),
+        ranked.list.eval((pl.element() > 3).sum()).list.first().cast(pl.Float64).alias("sensors_off"),
+    ]
 
 
 def feature_columns(frame: pl.DataFrame) -> list[str]:

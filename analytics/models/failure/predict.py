@@ -28,7 +28,7 @@ from analytics.features import MACHINE_HEALTH, FeatureStore
 from analytics.models.anomaly.scoring import day_bounds
 from analytics.models.failure.dataset import failure_features
 from analytics.models.failure.risk import explain
-from analytics.models.failure.training import KIND, WINDOW, FailureModel, machines_by_type
+from analytics.models.failure.training import KIND, WINDOW, FailureModel, load_sensors, machines_by_type
 from analytics.schemas import validate_factory_id
 from analytics.store.dated import DatedTables
 from analytics.store.hub import Hub
@@ -111,6 +111,7 @@ def predict_day(hub: Hub, factory_id: str, day: date) -> pl.DataFrame:
         units.setdefault(s.sensor, s.unit)
     sensor_all = features.read(MACHINE_HEALTH, WINDOW, "sensor", day - timedelta(days=HISTORY_DAYS), day).collect()
     machine_all = features.read(MACHINE_HEALTH, WINDOW, "machine", day - timedelta(days=HISTORY_DAYS), day).collect()
+    load_of = load_sensors(features)
     frames = []
     for machine_type, ids in sorted(machines_by_type(hub, factory_id).items()):
         card = store.champion(KIND, machine_type)
@@ -124,7 +125,7 @@ def predict_day(hub: Hub, factory_id: str, day: date) -> pl.DataFrame:
         model: FailureModel = store.load(KIND, machine_type, card["model_id"])
         sensor = sensor_all.filter(pl.col("machine_id").is_in(ids))
         machine = machine_all.filter(pl.col("machine_id").is_in(ids))
-        feats = failure_features(sensor, machine, sensors=model.sensors)
+        feats = failure_features(sensor, machine, sensors=model.sensors, load_of=load_of)
         feats = feats.filter((pl.col("window_end") > day_start) & (pl.col("window_end") <= day_end))
         frames.append(score_frame(model, feats, units, model_id=card["model_id"], note=card.get("note", "")))
     risk = pl.concat(frames) if frames else pl.DataFrame(schema=RISK_SCHEMA)

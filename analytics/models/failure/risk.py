@@ -3,8 +3,12 @@
 - :class:`FailureRiskClassifier` — probability of a failure within the next H hours. Failures
   are rare, so the trees are trained with the classes reweighted (``scale_pos_weight`` =
   negatives / positives); reweighting distorts probabilities, so they are then calibrated
-  (scikit-learn's :class:`~sklearn.calibration.CalibratedClassifierCV`, isotonic by default, on
-  out-of-fold scores from machine-grouped folds: a machine's own rows never calibrate it).
+  (scikit-learn's :class:`~sklearn.calibration.CalibratedClassifierCV` on out-of-fold scores from
+  machine-grouped folds: a machine's own rows never calibrate it). Platt scaling (``sigmoid``) by
+  default: a factory's failures are a few dozen episodes of correlated hours, and isotonic
+  regression's step function overfits so few and flattens the ranking into ties (on a simulated
+  fleet of four factories, ROC AUC per machine type 0.56-0.83 isotonic against 0.56-0.85 Platt,
+  Brier scores within 10 % of each other); ``calibration="isotonic"`` for large pooled histories.
 - :class:`FailureTimeModel` — an accelerated-failure-time survival model (XGBoost
   ``survival:aft``, Barnwal et al. 2022): ``ln T = f(x) + σ Z``. Windows after which no failure
   was seen (the machine was maintained, or the data ends) are right-censored, not dropped. It
@@ -64,7 +68,7 @@ class FailureRiskClassifier(ClassifierMixin, BaseEstimator):
         colsample_bytree: float = 0.8,
         min_child_weight: float = 5.0,
         max_bin: int = 128,
-        calibration: Literal["isotonic", "sigmoid"] = "isotonic",
+        calibration: Literal["isotonic", "sigmoid"] = "sigmoid",
         calibration_folds: int = 3,
         random_state: int = 0,
         n_jobs: int | None = None,

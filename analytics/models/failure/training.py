@@ -108,11 +108,16 @@ def factory_frame(
     last_day = until.date() + timedelta(days=1)  # local dates can run a day ahead of UTC
     sensor = store.read(MACHINE_HEALTH, WINDOW, "sensor", since, last_day).filter(pl.col("machine_id").is_in(ids) & (pl.col("window_end") <= until))
     machine = store.read(MACHINE_HEALTH, WINDOW, "machine", since, last_day).filter(pl.col("machine_id").is_in(ids) & (pl.col("window_end") <= until))
-    feats = failure_features(sensor, machine, sensors=sensors)
+    feats = failure_features(sensor, machine, sensors=sensors, load_of=load_sensors(store))
     if feats.height == 0:
         return pl.DataFrame()
     events = FactoryReader(hub, factory_id).events(end=until).collect()
     return add_labels(feats, events, horizon_hours, until).with_columns(pl.lit(factory_id).alias("factory_id"))
+
+
+def load_sensors(store: FeatureStore) -> dict[str, str]:
+    """Each machine's load sensor, from the feature store's state rules."""
+    return {machine_id: rule.sensor for machine_id, rule in store.rules().items()}
 
 
 def training_rows(frame: pl.DataFrame, stride_hours: int) -> pl.DataFrame:
