@@ -429,3 +429,164 @@ def bench_score(machines: int = 1000, workdir: Path | None = None, console: Cons
         "machines_per_s": round(machines / score_s, 1),
         "target_s": 10.0,
     }
+
+
+def bench_train(machines: int = 30, days: int = 365, workdir: Path | None = None, console: Console | None = None) -> dict[str, float]:
+    """Training one factory's failure models (``train_factory``, every machine type, default
+    settings) on ``machines`` machines x ``days`` days of hourly features, against one plain
+    XGBoost fit of the biggest machine type's training table (the least any trainer must do).
+
+    The factory is cloned from a small simulated one, so features, events and state rules are
+    real: the template's whole days are tiled in time, each clone copying, block by block, a
+    different template machine of its type, from its own phase (so clones do not fail in step).
+    """
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+
+    import xgboost as xgb
+
+    from analytics.config import get_settings
+    from analytics.demo import PLANT_FILES, build_factory
+    from analytics.features import MACHINE_HEALTH, FeatureStore, build_features
+    from analytics.models.anomaly.scoring import day_bounds
+    from analytics.models.failure.dataset import feature_columns
+    from analytics.models.failure.training import WINDOW, factory_frame, machines_by_type, train_factory, training_rows, type_sensors
+    from analytics.schemas import FactorySpec, MachineSpec, SensorSpec
+    from analytics.simulate.plans import SimulationConfig
+    from analytics.simulate.runner import simulate_hub
+    from analytics.store.hub import Hub
+    from analytics.store.reader import FactoryReader
+
+    say = console.print if console else (lambda *_a, **_k: None)
+    settings = get_settings().failure
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        sim = Path(tmp) / "sim"
+        # Small on purpose: ingest costs ~150 ms per daily file. A high failure rate gives every
+        # machine type failures within the template's three weeks.
+        say("simulating a template factory (6 machines x 21 days) ...")
+        simulate_hub(SimulationConfig(factories=1, machines=6, days=21, seed=7, interval="10min", failure_rate=8.0), sim, workers=1)
+        hub = Hub.open(data_dir=Path(tmp) / "hub")
+        folder = next(p for p in sorted(sim.iterdir()) if any((p / name).is_file() for name in PLANT_FILES))
+        template, _ = build_factory(hub, folder, now=datetime(2100, 1, 1, tzinfo=UTC))
+        build_features(hub, template, window=WINDOW)
+        reader = FactoryReader(hub, template)
+        tz = reader.factory.timezone
+        store = FeatureStore(hub, template)
+        local_day = pl.col("window_start").dt.convert_time_zone(tz).dt.date()
+        sensor = store.read(MACHINE_HEALTH, WINDOW, "sensor").collect().with_columns(local_day.alias("__day"))
+        machine = store.read(MACHINE_HEALTH, WINDOW, "machine").collect().with_columns(local_day.alias("__day"))
+        # Whole days only: a partial day tiled would leave a gap in every block.
+        per_day = machine.group_by("__day").agg(pl.col("window_start").n_unique().alias("hours"))
+        whole = sorted(per_day.filter(pl.col("hours") >= 24).get_column("__day").to_list())
+        if not whole or (whole[-1] - whole[0]).days != len(whole) - 1:
+            raise RuntimeError(f"the template factory's whole days are not contiguous: {whole}")
+        first, block = whole[0], len(whole)
+        src_day = (pl.col("__day") - pl.lit(first)).dt.total_days().cast(pl.Int32).alias("src_day")
+        sensor = sensor.with_columns(src_day).drop("__day").filter(pl.col("src_day").is_between(0, block - 1))
+        machine = machine.with_columns(src_day).drop("__day").filter(pl.col("src_day").is_between(0, block - 1))
+        events = (
+            reader.events().collect()
+            .with_columns(pl.col("ts").dt.convert_time_zone(tz).dt.date().alias("__day"))
+            .with_columns(src_day).drop("__day")
+            .filter(pl.col("src_day").is_between(0, block - 1))
+        )
+        rules = store.rules()
+
+        # The clones: round-robin over the template's machines, so each type keeps its share.
+        by_type = machines_by_type(hub, template)
+        kinds = {m: t for t, ids in by_type.items() for m in ids}
+        names = sorted(kinds)
+        bench = "bench-train"
+        hub.registry.add_factory(FactorySpec(id=bench, name_en="training benchmark", timezone=tz))
+        clone_rules = {}
+        plan = []  # (clone, output day, template machine, template day, shift in days)
+        for i in range(machines):
+            clone, base = f"BM-{i:04d}", names[i % len(names)]
+            peers = sorted(by_type[kinds[base]])
+            spec = hub.registry.machine(template, base)
+            hub.registry.add_machine(
+                bench,
+                MachineSpec(
+                    id=clone,
+                    type=spec.machine_type,
+                    model=spec.model,
+                    sensors=[
+                        SensorSpec(name=s.sensor, unit=s.unit, min=s.min_value, max=s.max_value, interval=s.interval_s)
+                        for s in hub.registry.sensors(template, base)
+                    ],
+                ),
+            )
+            if base in rules:
+                clone_rules[clone] = replace(rules[base], machine_id=clone)
+            # Phases 0, 5, 10, ... days: a type with one template machine still gets clones
+            # whose failures fall on different days.
+            phase = (5 * i) % block
+            for t in range(days):
+                u = t + phase
+                plan.append((clone, t, peers[(peers.index(base) + u // block) % len(peers)], u % block, t - u % block))
+        FeatureStore(hub, bench).save_rules(clone_rules)
+        plan_frame = pl.DataFrame(plan, schema={"clone": pl.String, "t": pl.Int32, "machine_id": pl.String, "src_day": pl.Int32, "shift": pl.Int32}, orient="row")
+
+        def tiled(frame: pl.DataFrame, plan_part: pl.DataFrame) -> pl.DataFrame:
+            # Whole days in UTC: the same local hours in a zone without DST (Asia/Seoul).
+            shift = pl.duration(days=pl.col("shift"))
+            times = [c for c, dtype in frame.schema.items() if isinstance(dtype, pl.Datetime)]
+            return (
+                frame.join(plan_part, on=["machine_id", "src_day"])
+                .with_columns(pl.col("clone").alias("machine_id"), *[(pl.col(c) + shift).alias(c) for c in times])
+                .drop("clone", "t", "src_day", "shift")
+            )
+
+        say(f"tiling {block} template days into {machines} machines x {days} days of hourly features ...")
+        bench_store = FeatureStore(hub, bench)
+        for t, part in plan_frame.partition_by("t", as_dict=True, maintain_order=True).items():
+            bench_store.write(
+                MACHINE_HEALTH, WINDOW, first + timedelta(days=int(t[0])),
+                {"sensor": tiled(sensor, part).sort("machine_id", "sensor", "window_start"), "machine": tiled(machine, part).sort("machine_id", "window_start")},
+            )
+        cloned_events = tiled(events, plan_frame).with_columns(
+            pl.lit(bench).alias("factory_id"), pl.col("ts").dt.convert_time_zone(tz).dt.date().cast(pl.String).alias("date")
+        )
+        hub.lake.append(bench, "events", cloned_events, "bench")
+        last = first + timedelta(days=days - 1)
+        until = day_bounds(last, tz)[1]
+        say(f"{cloned_events.height} events ({cloned_events.filter(pl.col('kind') == 'failure').height} failures); training to {last} ...")
+
+        started = time.perf_counter()
+        results = train_factory(hub, bench, until=until, settings=settings)
+        seconds = time.perf_counter() - started
+        for r in results:
+            say(f"  {r.machine_type}: {r.status} {r.recipe or ''} ({r.own_failures} failures, {r.seconds} s) {r.reason}")
+
+        # The training tables, rebuilt outside the timing: their size, and the baseline's matrix.
+        tables = {}
+        for machine_type in sorted(machines_by_type(hub, bench)):
+            frame = factory_frame(
+                hub, bench, machine_type, settings.horizon(machine_type), until=until, sensors=type_sensors(hub, [bench], machine_type)
+            )
+            tables[machine_type] = training_rows(frame, settings.train_stride_hours)
+        biggest = max(tables.values(), key=lambda f: f.height)
+        columns = feature_columns(biggest.drop("factory_id"))
+        X = biggest.select(pl.col(c).cast(pl.Float64) for c in columns).to_numpy().astype(np.float32)
+        y = biggest.get_column("failure_within").cast(pl.Int32).to_numpy()
+        started = time.perf_counter()
+        xgb.XGBClassifier(tree_method="hist", n_estimators=250, max_depth=4, learning_rate=0.05).fit(X, y)
+        baseline = time.perf_counter() - started
+        say(f"train_factory {seconds:.2f} s; one XGBoost fit of {X.shape[0]} x {X.shape[1]}: {baseline:.2f} s")
+    return {
+        "machines": machines,
+        "days": days,
+        "hourly_rows": sum(f.height for f in tables.values()),
+        "machine_types": len(tables),
+        "models_promoted": sum(r.status == "promoted" for r in results),
+        # Failures the types learned from: a type needs settings.min_failures for a model of its own.
+        "failures": sum(r.own_failures for r in results),
+        "models_validated": sum(bool(r.metrics) for r in results),
+        "seconds": round(seconds, 3),
+        "baseline_fit_s": round(baseline, 3),
+        "baseline_rows": int(X.shape[0]),
+        "baseline_columns": int(X.shape[1]),
+        "ratio": round(seconds / baseline, 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "target_s": 60,
+    }

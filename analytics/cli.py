@@ -375,6 +375,19 @@ def bench_score(
     print(json.dumps(figures))
 
 
+@bench_app.command("train")
+def bench_train(
+    machines: Annotated[int, typer.Option(min=1, help="Machines in the trained factory.")] = 30,
+    days: Annotated[int, typer.Option(min=1, help="Days of hourly features per machine.")] = 365,
+    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one).")] = None,
+) -> None:
+    """Training one factory's failure models, against one plain XGBoost fit of its biggest training table."""
+    from analytics.bench import bench_train as run
+
+    figures = run(machines, days, workdir, console=err)
+    print(json.dumps(figures))
+
+
 # --- eval --------------------------------------------------------------------------------------
 @eval_app.command("anomaly")
 def eval_anomaly(

@@ -28,7 +28,8 @@ from analytics.store.hub import Hub
 from analytics.store.models import ModelStore
 
 ROOT = Path(__file__).resolve().parents[1]
-CNC_FACTORY, OTHER = "hanbit-01", "daeyang-02"
+FACTORY, OTHER = "daeyang-02", "hanbit-01"  # injection moulding and pumps; machining and pumps
+TYPE = "injection_molding"
 SETTINGS = FailureSettings(default_horizon_hours=48, min_failures=3)
 DAY = date(2026, 10, 5)
 UNTIL = day_bounds(DAY, "Asia/Seoul")[1]  # models trained on data to the end of DAY
@@ -39,7 +40,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("failure")
     simulate_hub(SimulationConfig(factories=2, machines=5, days=36, seed=5, interval="20min", start=date(2026, 9, 1), failure_rate=6.0), root / "sim", workers=1)
     hub = Hub.open(data_dir=root / "hub")
-    for fid in (CNC_FACTORY, OTHER):
+    for fid in (FACTORY, OTHER):
         build_factory(hub, root / "sim" / fid, now=datetime(2100, 1, 1, tzinfo=UTC))
         build_features(hub, fid, window="1h")
     return root / "hub"
@@ -52,15 +53,17 @@ def hub(fleet: Path, tmp_path: Path) -> Hub:
 
 
 def test_own_recipe_without_sharing(hub: Hub) -> None:
-    results = {r.machine_type: r for r in train_factory(hub, CNC_FACTORY, until=UNTIL, settings=SETTINGS)}
-    cnc = results["cnc_machining_center"]
-    assert cnc.status == "promoted" and cnc.recipe == "factory" and cnc.own_failures >= SETTINGS.min_failures
-    assert set(cnc.metrics) == {"factory"}  # no sharing: no pooled recipe competes
+    results = {r.machine_type: r for r in train_factory(hub, FACTORY, until=UNTIL, settings=SETTINGS)}
+    own = results[TYPE]
+    assert own.status == "promoted" and own.recipe == "factory" and own.own_failures >= SETTINGS.min_failures
+    assert set(own.metrics) == {"factory"}  # no sharing: no pooled recipe competes
+    # Promoted only because it beat the base-rate forecast on validation.
+    assert own.metrics["factory"]["brier"] < own.metrics["factory"]["brier_baseline"]
     # A pump alone in its factory, without sharing: no model, and the reason says what would help.
     pump = results["centrifugal_pump"]
     assert pump.status == "no_model" and "sharing" in pump.reason
-    card = ModelStore(hub, CNC_FACTORY).champion(KIND, "cnc_machining_center")
-    assert card["model_id"] == cnc.model_id and card["promotion"].startswith("first model")
+    card = ModelStore(hub, FACTORY).champion(KIND, TYPE)
+    assert card["model_id"] == own.model_id and card["promotion"].startswith("first model")
     assert card["feature_set"] == "machine_health/v1" and card["horizon_hours"] == 48
     assert datetime.fromisoformat(card["training"]["to"]) <= UNTIL and card["training"]["factories"] == 1
     assert card["parameters"]["classifier"]["calibration"] == "sigmoid"
@@ -68,19 +71,30 @@ def test_own_recipe_without_sharing(hub: Hub) -> None:
     assert m["brier"] is not None and m["brier_baseline"] is not None and m["validated_on"]["machines"] >= 2
     assert datetime.fromisoformat(m["validated_on"]["to"]) <= UNTIL
     # Retraining on the same data refreshes the champion's recipe, recorded as such.
-    again = {r.machine_type: r for r in train_factory(hub, CNC_FACTORY, until=UNTIL, settings=SETTINGS, machine_types=["cnc_machining_center"])}
-    card = ModelStore(hub, CNC_FACTORY).champion(KIND, "cnc_machining_center")
-    assert card["model_id"] == again["cnc_machining_center"].model_id != cnc.model_id
+    again = {r.machine_type: r for r in train_factory(hub, FACTORY, until=UNTIL, settings=SETTINGS, machine_types=[TYPE])}
+    card = ModelStore(hub, FACTORY).champion(KIND, TYPE)
+    assert card["model_id"] == again[TYPE].model_id != own.model_id
     assert card["promotion"].startswith("refresh")
 
 
+def test_a_model_worse_than_the_base_rate_is_not_promoted(hub: Hub) -> None:
+    """Five weeks of three machining centres whose failures are mostly tool wear (hours of
+    warning at most): the validated model forecasts worse than the base rate and is refused."""
+    cnc = {r.machine_type: r for r in train_factory(hub, OTHER, until=UNTIL, settings=SETTINGS)}["cnc_machining_center"]
+    figures = cnc.metrics["factory"]
+    assert figures["brier"] >= figures["brier_baseline"]
+    assert cnc.status == "no_model" and "base-rate" in cnc.reason
+    assert ModelStore(hub, OTHER).champion(KIND, "cnc_machining_center") is None
+
+
 def test_pooled_recipe_when_factories_share(hub: Hub) -> None:
-    for fid in (CNC_FACTORY, OTHER):
+    for fid in (FACTORY, OTHER):
         hub.registry.set_model_sharing(fid, True)
-    results = {r.machine_type: r for r in train_factory(hub, CNC_FACTORY, until=UNTIL, settings=SETTINGS)}
+    results = {r.machine_type: r for r in train_factory(hub, FACTORY, until=UNTIL, settings=SETTINGS)}
     pump = results["centrifugal_pump"]
     assert pump.status == "promoted" and pump.recipe == "pooled"
-    card = ModelStore(hub, CNC_FACTORY).champion(KIND, "centrifugal_pump")
+    assert pump.metrics["pooled"]["brier"] < pump.metrics["pooled"]["brier_baseline"]
+    card = ModelStore(hub, FACTORY).champion(KIND, "centrifugal_pump")
     assert card["training"]["factories"] == 2 and "pooled" in card["note"]
     # Only models and aggregate figures cross tenants: the card never names the other factory.
     assert OTHER not in json.dumps(card)
@@ -89,29 +103,29 @@ def test_pooled_recipe_when_factories_share(hub: Hub) -> None:
 
 
 def test_daily_risk_is_stored_explained_and_leak_free(hub: Hub) -> None:
-    train_factory(hub, CNC_FACTORY, until=UNTIL, settings=SETTINGS)
-    risk = predict_day(hub, CNC_FACTORY, DAY)
+    train_factory(hub, FACTORY, until=UNTIL, settings=SETTINGS)
+    risk = predict_day(hub, FACTORY, DAY)
     assert dict(risk.schema) == RISK_SCHEMA
-    cnc = {m.machine_id for m in hub.registry.machines(CNC_FACTORY) if m.machine_type == "cnc_machining_center"}
-    assert set(risk.get_column("machine_id")) == cnc
+    own = {m.machine_id for m in hub.registry.machines(FACTORY) if m.machine_type == TYPE}
+    assert set(risk.get_column("machine_id")) == own  # the types without a model are left out
     start, end = day_bounds(DAY, "Asia/Seoul")
     assert risk.select((pl.col("window_end") > start).all() & (pl.col("window_end") <= end).all()).item()
     assert risk.select(pl.col("probability").is_between(0, 1).all()).item()
     # The time-to-failure distribution is a distribution: P(1 d) <= P(3 d) <= P(7 d), p10 <= median.
     assert risk.select((pl.col("p_1d") <= pl.col("p_3d") + 1e-12).all() & (pl.col("p_3d") <= pl.col("p_7d") + 1e-12).all()).item()
     assert risk.select((pl.col("ttf_p10_h") <= pl.col("ttf_median_h")).all()).item()
-    champion = ModelStore(hub, CNC_FACTORY).champion(KIND, "cnc_machining_center")
+    champion = ModelStore(hub, FACTORY).champion(KIND, TYPE)
     assert set(risk.get_column("model_id")) == {champion["model_id"]} and set(risk.get_column("recipe")) == {"factory"}
     # Reasons name sensors of the machine with shares of at most 1 in total.
     named = risk.filter(pl.col("sensors").list.len() > 0)
     assert named.height > 0 and named.select((pl.col("shares").list.sum() <= 1 + 1e-9).all()).item()
     assert named.select(pl.col("reason_en").str.len_chars().min()).item() > 0
     # Stored and idempotent.
-    assert_frame_equal(read_risk(hub, CNC_FACTORY, DAY, DAY).collect(), risk)
-    assert_frame_equal(predict_day(hub, CNC_FACTORY, DAY), risk)
-    assert latest_risk(risk).height == len(cnc)
+    assert_frame_equal(read_risk(hub, FACTORY, DAY, DAY).collect(), risk)
+    assert_frame_equal(predict_day(hub, FACTORY, DAY), risk)
+    assert latest_risk(risk).height == len(own)
     # A day before the model's training cut-off is not scored with it (it saw that day's future).
-    assert predict_day(hub, CNC_FACTORY, date(2026, 9, 20)).height == 0
+    assert predict_day(hub, FACTORY, date(2026, 9, 20)).height == 0
 
 
 def test_fleet_evaluation_figures(fleet: Path) -> None:
@@ -130,13 +144,13 @@ def test_cli_train_and_predict(hub: Hub) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "analytics.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
 
-    trained = run("train", "--factory", CNC_FACTORY, "--until", "2026-10-05", "--type", "cnc_machining_center")
+    trained = run("train", "--factory", FACTORY, "--until", "2026-10-05", "--type", TYPE)
     assert trained.returncode == 0, trained.stderr
     models = json.loads(trained.stdout.strip().splitlines()[-1])["models"]
-    assert models["cnc_machining_center"]["status"] == "promoted"
-    predicted = run("predict", "--factory", CNC_FACTORY, "--date", "2026-10-05")
+    assert set(models) == {TYPE} and models[TYPE]["status"] == "promoted"
+    predicted = run("predict", "--factory", FACTORY, "--date", "2026-10-05")
     assert predicted.returncode == 0, predicted.stderr
     last = json.loads(predicted.stdout.strip().splitlines()[-1])
-    assert {m["model_id"] for m in last["machines"]} == {models["cnc_machining_center"]["model_id"]}
+    assert {m["model_id"] for m in last["machines"]} == {models[TYPE]["model_id"]}
     bad = run("predict", "--factory", "no-such-factory", "--date", "2026-10-05")
     assert bad.returncode != 0 and "no-such-factory" in bad.stderr

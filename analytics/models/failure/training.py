@@ -15,7 +15,9 @@ is refitted per split on the other factories' rows whose labels were known befor
 plus the factory's own training rows, so its figure is as honest as the factory recipe's. The
 recipe with the lower Brier score wins; it becomes the champion if no champion exists, if it is
 the champion's own recipe (a refresh on newer data), or if it beat the champion's recipe on this
-validation. A factory with no model of its own and no sharing gets no failure risk, and is told.
+validation. A recipe whose Brier score is not below the base rate's (a constant forecast of the
+training failure rate) is never promoted: a risk figure worse than that would mislead. A factory
+with no model of its own and no sharing gets no failure risk, and is told why.
 
 Only models and aggregate figures cross tenants: the pooled model is trained hub-side on the
 sharing factories' features and labels, and its card names how many factories and machines it
@@ -301,6 +303,16 @@ def train_factory(
         if result.own_failures < settings.min_failures:
             metrics.pop("factory", None)
         result.metrics = metrics
+        # A model that forecasts worse than the base rate would mislead: it is never promoted.
+        useful = {r: m for r, m in metrics.items() if m["brier"] is not None and m["brier_baseline"] is not None and m["brier"] < m["brier_baseline"]}
+        if metrics and not useful:
+            result.reason = "no recipe beat the base-rate forecast on validation (" + ", ".join(
+                f"{r}: Brier {m['brier']} against {m['brier_baseline']}" for r, m in metrics.items()
+            ) + ")"
+            results.append(result)
+            log.info("%s %s: no failure model: %s", factory_id, machine_type, result.reason)
+            continue
+        metrics = useful
         if not metrics:
             result.reason = (
                 f"{result.own_failures} failures of its own (a model of its own needs {settings.min_failures} and two machines)"
@@ -318,7 +330,7 @@ def train_factory(
         elif champion["recipe"] in metrics:
             reason = f"{winner} recipe beat the champion's {champion['recipe']} recipe on the same validation: Brier {metrics[winner]['brier']} against {metrics[champion['recipe']]['brier']}"
         else:
-            reason = f"the champion's {champion['recipe']} recipe is no longer available; {winner} recipe validated at Brier {metrics[winner]['brier']}"
+            reason = f"the champion's {champion['recipe']} recipe is no longer available or no longer beats the base rate; {winner} recipe validated at Brier {metrics[winner]['brier']}"
         frame = own if winner == "factory" else pl.concat([own, donors], how="diagonal_relaxed")
         model = fit_model(frame, _template(machine_type, sensors, columns, horizon, winner))
         model_id = uuid.uuid4().hex[:12]
@@ -328,7 +340,7 @@ def train_factory(
             metrics[winner],
             until=until,
             extra={
-                "alternatives": {r: {k: m[k] for k in ("brier", "brier_baseline", "pr_auc", "pr_auc_naive")} for r, m in metrics.items()},
+                "alternatives": {r: {k: m[k] for k in ("brier", "brier_baseline", "pr_auc", "pr_auc_naive")} for r, m in result.metrics.items()},
                 "own_failures": result.own_failures,
                 "note": "" if winner == "factory" else ("pooled model: this factory has no failures of this type of its own" if result.own_failures == 0 else "pooled model with this factory's own rows"),
             },
