@@ -13,7 +13,7 @@ from analytics.models.failure import training
 from analytics.store.hub import Hub
 
 
-@pytest.mark.slow  # a template ingested file by file, then some 25 XGBoost fits: 1-2 min on 2 cores
+@pytest.mark.slow  # 30 s on 2 idle cores, minutes on busy ones: a template ingested file by file, then some 25 XGBoost fits
 def test_bench_train_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The bench's hub lives in a folder it removes on return: count the trained factory's
     # machines in the registry as training starts.

@@ -72,10 +72,32 @@ def _check_anomaly_detection(results: list) -> None:
     assert fleet["machines"] + fleet["skipped_machines"] == 4 and fleet["caught"] >= 1
 
 
+def _check_predictive_maintenance(results: list) -> None:
+    table = results[2]
+    assert table["machines"] == 3 and table["rows with a failure within 48 h"] > 0
+    figures = {row["figure"]: row for row in results[3].iter_rows(named=True)}
+    brier = figures["Brier score (lower is better)"]
+    assert brier["model"] < brier["naive baseline"]
+    assert results[5]["splits"] >= 2 and results[5]["machines tested"] == 3
+    trained = {row["machine type"]: row for row in results[6].iter_rows(named=True)}
+    assert trained["injection_molding"]["status"] == "promoted" and trained["injection_molding"]["recipe"] == "factory"
+    assert trained["centrifugal_pump"]["recipe"] in ("pooled", None)
+    card = results[7]
+    assert card["recipe"] == "factory" and card["training"]["factories"] == 1
+    latest = results[8]
+    moulding = latest.filter(pl.col("machine_type") == "injection_molding")
+    assert moulding.height == 3 and set(moulding["model_id"]) == {card["model_id"]}
+    assert latest["probability"].is_between(0, 1).all()
+    fd001 = results[-1]
+    if "skipped" not in fd001:
+        assert fd001["engines"] == 100 and fd001["rmse"] <= 11.5 and fd001["score"] <= 220
+
+
 CHECKS = {
     "01_explore_the_lake.ipynb": _check_explore_the_lake,
     "02_simulated_degradation.ipynb": _check_simulated_degradation,
     "anomaly_detection.ipynb": _check_anomaly_detection,
+    "predictive_maintenance.ipynb": _check_predictive_maintenance,
 }
 
 
