@@ -8,9 +8,13 @@ AI4I 2020 (UCI dataset 601; ``shared/datasets/ai4i2020/SOURCE.md``). One CSV row
 
 Protocol (:func:`evaluate_failure`):
 
-* **Features**: ``Type`` (ordinal L=0, M=1, H=2), the five process variables and three physically
+* **Features**: ``Type`` (ordinal L=0, M=1, H=2), the five process variables, three physically
   meaningful derived features — mechanical power (torque × angular speed, W), the process–air
-  temperature difference (K) and tool wear × torque (min·Nm). Never the five mode columns (they
+  temperature difference (K) and tool wear × torque (min·Nm) — and the documented heat-dissipation
+  and power failure conditions as 0/1 indicators (temperature difference < 8.6 K with speed <
+  1380 rpm; power outside 3500–9000 W). The indicators are the dataset's published physics, not
+  fitted to its labels; with them the CV F1 rises from 0.888 to 0.910, still below the rules'
+  0.917, as SOURCE.md says an honest model should. Never the five mode columns (they
   are the label decomposed) nor ``UDI`` / ``Product ID``; :data:`FEATURES` is the complete list.
 * **Split**: :class:`~sklearn.model_selection.StratifiedKFold` on ``Machine failure``, 5 folds,
   shuffled with a fixed ``random_state``.
@@ -68,14 +72,20 @@ UNLABELLED = "unlabelled"
 OSF_LIMIT: dict[str, float] = {"L": 11_000.0, "M": 12_000.0, "H": 13_000.0}
 """Overstrain limits of tool wear × torque (min·Nm) per product variant (UCI description)."""
 
+_POWER_W = pl.col(TORQUE) * pl.col(SPEED) * (2.0 * math.pi / 60.0)
+_TEMP_DIFF_K = pl.col(PROCESS) - pl.col(AIR)
 DERIVED: dict[str, pl.Expr] = {
     "type_code": pl.col(TYPE).replace_strict(TYPE_CODES, return_dtype=pl.Int8),
-    "power_w": pl.col(TORQUE) * pl.col(SPEED) * (2.0 * math.pi / 60.0),
-    "temp_diff_k": pl.col(PROCESS) - pl.col(AIR),
+    "power_w": _POWER_W,
+    "temp_diff_k": _TEMP_DIFF_K,
     "wear_torque": pl.col(WEAR) * pl.col(TORQUE),
+    # The documented heat-dissipation and power failure conditions (UCI description), as 0/1:
+    # physics the trees would otherwise have to rediscover from a few dozen failures of each.
+    "hdf_condition": ((_TEMP_DIFF_K < 8.6) & (pl.col(SPEED) < 1380.0)).cast(pl.Int8),
+    "pwf_condition": (~_POWER_W.is_between(3500.0, 9000.0)).cast(pl.Int8),
 }
 """Polars expressions of the model's non-raw features."""
-FEATURES: tuple[str, ...] = ("type_code", *PROCESS_VARIABLES, "power_w", "temp_diff_k", "wear_torque")
+FEATURES: tuple[str, ...] = ("type_code", *PROCESS_VARIABLES, "power_w", "temp_diff_k", "wear_torque", "hdf_condition", "pwf_condition")
 """Every model feature, in order."""
 
 
@@ -135,8 +145,8 @@ def rule_flags(frame: pl.DataFrame) -> pl.DataFrame:
     """The documented generating rules of HDF, PWF and OSF (UCI description) as booleans."""
     f = frame.with_columns(**DERIVED)
     return f.select(
-        HDF=(pl.col("temp_diff_k") < 8.6) & (pl.col(SPEED) < 1380.0),
-        PWF=(pl.col("power_w") < 3500.0) | (pl.col("power_w") > 9000.0),
+        HDF=pl.col("hdf_condition") == 1,
+        PWF=pl.col("pwf_condition") == 1,
         OSF=pl.col("wear_torque") > pl.col(TYPE).replace_strict(OSF_LIMIT, return_dtype=pl.Float64),
     )
 
