@@ -321,19 +321,6 @@ def bench_features(rows: int, workdir: Path | None = None, console: Console | No
     }
 
 
-if __name__ == "__main__":
-    kind, *rest = sys.argv[1:]
-    children = {
-        "duckdb": _duckdb_copy,
-        "hub": _hub_ingest,
-        "generate": lambda d, r: generate_feature_lake(d, int(r)),
-        "features": _features_run,
-        "scan": _scan_run,
-        "pandas": _pandas_run,
-    }
-    print(json.dumps(children[kind](*rest)))
-
-
 def bench_score(machines: int = 1000, workdir: Path | None = None, console: Console | None = None, repeat: int = 3) -> dict[str, float]:
     """A day of anomaly scoring (``score_day``) for ``machines`` machines with fitted models,
     against the plain read of that day's features and one pivot of them (the least any scorer
@@ -590,3 +577,16 @@ def bench_train(machines: int = 30, days: int = 365, workdir: Path | None = None
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "target_s": 60,
     }
+
+
+if __name__ == "__main__":
+    kind, *rest = sys.argv[1:]
+    children = {
+        "duckdb": _duckdb_copy,
+        "hub": _hub_ingest,
+        "generate": lambda d, r: generate_feature_lake(d, int(r)),
+        "features": _features_run,
+        "scan": _scan_run,
+        "pandas": _pandas_run,
+    }
+    print(json.dumps(children[kind](*rest)))
