@@ -46,7 +46,7 @@ from analytics.models.failure.risk import (
     time_grouped_splits,
     validate,
 )
-from analytics.models.failure.training import FailureModel, _arrays, factory_frame, machines_by_type, type_sensors
+from analytics.models.failure.training import FailureModel, model_arrays, factory_frame, machines_by_type, type_sensors
 from analytics.store.hub import Hub
 from analytics.store.reader import FactoryReader
 
@@ -59,7 +59,7 @@ def _oof(frame: pl.DataFrame, machine_type: str, sensors: list[str], horizon: fl
     """Out-of-fold risk of every test row of one machine type across the fleet."""
     columns = feature_columns(frame.drop("factory_id"))
     template = FailureModel(FailureRiskClassifier(), FailureTimeModel(), columns, sensors, horizon, machine_type, "pooled")
-    a = _arrays(frame, template)
+    a = model_arrays(frame, template)
     splits = time_grouped_splits(a["times"], a["groups"], horizon_hours=horizon, n_blocks=settings.validation_blocks, n_groups=settings.validation_groups)
     stride = frame.get_column("window_end").dt.hour().to_numpy() % settings.train_stride_hours == 0
     splits = [(train[stride[train]], test) for train, test in splits]

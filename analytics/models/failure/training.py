@@ -132,7 +132,11 @@ def training_rows(frame: pl.DataFrame, stride_hours: int) -> pl.DataFrame:
     return frame.filter(keep)
 
 
-def _arrays(frame: pl.DataFrame, model: FailureModel) -> dict[str, np.ndarray]:
+def model_arrays(frame: pl.DataFrame, model: FailureModel) -> dict[str, np.ndarray]:
+    """What the estimators take from a labelled table: the feature matrix ``X`` (the model's
+    columns), ``y`` (failure within the horizon), ``groups`` (factory/machine), ``times``
+    (window ends) and the survival bounds ``lower``/``upper`` (hours; ``upper`` infinite where
+    censored)."""
     censored = frame.get_column("censored").to_numpy()
     to_failure = frame.get_column("hours_to_failure").fill_null(0).to_numpy()
     lower = np.where(censored, frame.get_column("hours_observed").to_numpy(), to_failure)
@@ -148,7 +152,7 @@ def _arrays(frame: pl.DataFrame, model: FailureModel) -> dict[str, np.ndarray]:
 
 def fit_model(frame: pl.DataFrame, template: FailureModel) -> FailureModel:
     """Fit the classifier and the time model of ``template`` on all of ``frame``'s rows."""
-    a = _arrays(frame, template)
+    a = model_arrays(frame, template)
     classifier = FailureRiskClassifier(**template.classifier.get_params()).fit(a["X"], a["y"], a["groups"])
     try:
         time_model: FailureTimeModel | None = FailureTimeModel(**template.time_model.get_params()).fit(a["X"], a["lower"], a["upper"]) if template.time_model else None
@@ -174,7 +178,7 @@ def validate_recipes(
 ) -> dict[str, dict[str, Any]]:
     """Figures of each available recipe on the same time-ordered, machine-grouped splits of the
     factory's own rows (see the module doc); a recipe that cannot be fitted is left out."""
-    a = _arrays(own, template)
+    a = model_arrays(own, template)
     splits = time_grouped_splits(
         a["times"], a["groups"], horizon_hours=template.horizon_hours, n_blocks=settings.validation_blocks, n_groups=settings.validation_groups
     )
@@ -195,7 +199,7 @@ def validate_recipes(
     except NotEnoughFailuresError as exc:
         log.info("factory recipe not validated: %s", exc)
     if donors is not None and donors.height:
-        d = _arrays(donors, template)
+        d = model_arrays(donors, template)
         n = a["X"].shape[0]
         X = np.vstack([a["X"], d["X"]])
         joined = {k: np.concatenate([a[k], d[k]]) for k in ("y", "groups", "lower", "upper")}
