@@ -164,6 +164,20 @@ def test_classifier_is_calibrated_against_the_true_probability() -> None:
     assert np.abs(contrib[:, 0]).mean() > 5 * np.abs(contrib[:, 1]).mean()
 
 
+def test_risk_over_the_horizon_compounds_the_learned_hazard() -> None:
+    """A calibrated 24 h probability p becomes 1 - (1 - p)^7 over 7 days, by hand."""
+    from analytics.models.failure.training import FailureModel
+
+    X, y, _, groups = _risk_data(3000, 5)
+    classifier = FailureRiskClassifier(n_estimators=60, n_jobs=2).fit(X, y, groups)
+    model = FailureModel(classifier, None, ["a", "b", "c"], [], horizon_hours=168, hazard_hours=24, machine_type="pump", recipe="factory")
+    near, week = model.risk(X[:20])
+    assert np.allclose(near, classifier.predict_proba(X[:20])[:, 1])
+    assert np.allclose(week, 1 - (1 - near) ** 7) and (week >= near).all()
+    same = FailureModel(classifier, None, ["a", "b", "c"], [], horizon_hours=24, hazard_hours=24, machine_type="pump", recipe="factory")
+    assert np.allclose(same.risk(X[:20])[1], near)
+
+
 def test_classifier_refuses_data_without_failures() -> None:
     X, _, _, groups = _risk_data(600, 2)
     with pytest.raises(NotEnoughFailuresError):

@@ -30,7 +30,8 @@ from analytics.store.models import ModelStore
 ROOT = Path(__file__).resolve().parents[1]
 FACTORY, OTHER = "daeyang-02", "hanbit-01"  # injection moulding and pumps; machining and pumps
 TYPE = "injection_molding"
-SETTINGS = FailureSettings(default_horizon_hours=48, min_failures=3)
+# Five weeks of data: the classifier learns the 48 h label itself (hazard = horizon).
+SETTINGS = FailureSettings(default_horizon_hours=48, hazard_hours=48, min_failures=3)
 DAY = date(2026, 10, 5)
 UNTIL = day_bounds(DAY, "Asia/Seoul")[1]  # models trained on data to the end of DAY
 
@@ -64,7 +65,7 @@ def test_own_recipe_without_sharing(hub: Hub) -> None:
     assert pump.status == "no_model" and "sharing" in pump.reason
     card = ModelStore(hub, FACTORY).champion(KIND, TYPE)
     assert card["model_id"] == own.model_id and card["promotion"].startswith("first model")
-    assert card["feature_set"] == "machine_health/v1" and card["horizon_hours"] == 48
+    assert card["feature_set"] == "machine_health/v1" and card["horizon_hours"] == 48 and card["hazard_hours"] == 48
     assert datetime.fromisoformat(card["training"]["to"]) <= UNTIL and card["training"]["factories"] == 1
     assert card["parameters"]["classifier"]["calibration"] == "sigmoid"
     m = card["metrics"]
@@ -139,7 +140,7 @@ def test_fleet_evaluation_figures(fleet: Path) -> None:
 
 def test_cli_train_and_predict(hub: Hub) -> None:
     env = {**os.environ, "FACTORYHUB_DATA_DIR": str(hub.settings.data_dir), "PYTHONPATH": str(ROOT), "COLUMNS": "200",
-           "FACTORYHUB_FAILURE__DEFAULT_HORIZON_HOURS": "48", "FACTORYHUB_FAILURE__MIN_FAILURES": "3"}  # fmt: skip
+           "FACTORYHUB_FAILURE__DEFAULT_HORIZON_HOURS": "48", "FACTORYHUB_FAILURE__HAZARD_HOURS": "48", "FACTORYHUB_FAILURE__MIN_FAILURES": "3"}  # fmt: skip
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "analytics.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)

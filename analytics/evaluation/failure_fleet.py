@@ -7,6 +7,9 @@ time_grouped_splits` over (factory, machine)): a test block's machines are score
 trained only on other machines' rows whose labels were known before the block began. From the
 out-of-fold hourly risks:
 
+The classifier learns the near-term hazard (failure within ``hazard_hours``, 24 h by default) and
+the risk over the horizon is compounded from it, as the hub's daily prediction does.
+
 - **daily decisions**: each machine's last window of each day is the hub's answer to "will it fail
   within the horizon?" (alarm at calibrated probability ≥ 0.5). ``precision``: the share of alarmed
   machine-days followed by a failure within the horizon; ``recall_days``: the share of machine-days
@@ -56,23 +59,31 @@ THRESHOLD = 0.5
 
 
 def _oof(frame: pl.DataFrame, machine_type: str, sensors: list[str], horizon: float, settings: FailureSettings) -> pl.DataFrame | None:
-    """Out-of-fold risk of every test row of one machine type across the fleet."""
+    """Out-of-fold risk of every test row of one machine type across the fleet: the classifier
+    learns the near-term hazard (a failure within ``settings.hazard_hours``), the risk over the
+    horizon is compounded from it as :meth:`FailureModel.risk` does, and is judged against
+    "failure within the horizon"."""
     columns = feature_columns(frame.drop("factory_id"))
-    template = FailureModel(FailureRiskClassifier(), FailureTimeModel(), columns, sensors, horizon, machine_type, "pooled")
+    template = FailureModel(FailureRiskClassifier(), FailureTimeModel(), columns, sensors, horizon, settings.hazard_hours, machine_type, "pooled")
     a = model_arrays(frame, template)
+    y_horizon = a["y"]
+    y_hazard = frame.get_column("hours_to_failure").le(settings.hazard_hours).fill_null(False).cast(pl.Int32).to_numpy()
     splits = time_grouped_splits(a["times"], a["groups"], horizon_hours=horizon, n_blocks=settings.validation_blocks, n_groups=settings.validation_groups)
     stride = frame.get_column("window_end").dt.hour().to_numpy() % settings.train_stride_hours == 0
     splits = [(train[stride[train]], test) for train, test in splits]
     try:
-        v = validate(a["X"], a["y"], a["groups"], splits, template.classifier, columns, time_model=template.time_model, lower=a["lower"], upper=a["upper"], horizon_hours=horizon)
+        v = validate(a["X"], y_hazard, a["groups"], splits, template.classifier, columns, time_model=template.time_model, lower=a["lower"], upper=a["upper"], horizon_hours=horizon)
     except NotEnoughFailuresError as exc:
         log.info("%s: not evaluated: %s", machine_type, exc)
         return None
+    probability = 1.0 - (1.0 - v.probability) ** (horizon / settings.hazard_hours)
+    # The base rate of the horizon label in each split's training rows (the naive forecast).
+    baseline = np.array([y_horizon[splits[k][0]].mean() for k in range(len(splits))])[v.split_of_row]
     rows = frame[v.test_index].select("factory_id", "machine_id", "window_end", "failure_within")
     return rows.with_columns(
-        pl.Series("probability", v.probability),
+        pl.Series("probability", probability),
         pl.Series("survival", v.survival_probability if v.survival_probability is not None else np.full(v.test_index.size, np.nan)).fill_nan(None),
-        pl.Series("baseline", v.baseline_probability),
+        pl.Series("baseline", baseline),
         pl.Series("naive", v.naive_score),
         pl.lit(machine_type).alias("machine_type"),
     )

@@ -39,7 +39,7 @@ from analytics.features.featureset import MACHINE_HEALTH, FeatureSet
 from analytics.features.labels import FAILURE, failure_labels
 
 TREND_DAYS = 5
-SENSOR_FEATURES = ("level", "q90", "shift", "z_24h", "z_7d", "trend", "dev_28d", "devz_28d", "spread", "resid", "residz")
+SENSOR_FEATURES = ("level", "q90", "shift", "z_24h", "z_7d", "trend", "dev_28d", "devz_28d", "spread", "resid", "residz", "residz_now")
 MACHINE_FEATURES = ("running_24h", "hours_since_maintenance", "hours_since_failure")
 SUMMARY_FEATURES = ("max_offset", "second_offset", "max_z_7d", "sensors_off")
 KEYS = ("machine_id", "window_start", "window_end")
@@ -75,7 +75,10 @@ def _load_residuals(base: pl.LazyFrame, load_of: dict[str, str]) -> pl.LazyFrame
         pl.col("__r").rolling_mean_by("window_end", window_size="24h").over(by).alias("resid"),
         pl.col("__r").rolling_std_by("window_end", window_size="28d").over(by).alias("__r_sd"),
     )
-    return out.with_columns(pl.when(pl.col("__r_sd") > 0).then(pl.col("resid") / pl.col("__r_sd")).alias("residz")).select(*KEYS, "sensor", "resid", "residz")
+    return out.with_columns(
+        pl.when(pl.col("__r_sd") > 0).then(pl.col("resid") / pl.col("__r_sd")).alias("residz"),
+        pl.when(pl.col("__r_sd") > 0).then(pl.col("__r") / pl.col("__r_sd")).alias("residz_now"),
+    ).select(*KEYS, "sensor", "resid", "residz", "residz_now")
 
 
 def _relative(sensor: pl.LazyFrame, load_of: dict[str, str] | None = None) -> pl.LazyFrame:
@@ -85,7 +88,7 @@ def _relative(sensor: pl.LazyFrame, load_of: dict[str, str] | None = None) -> pl
     if load_of:
         base = base.join(_load_residuals(base, load_of), on=[*KEYS, "sensor"], how="left")
     else:
-        base = base.with_columns(pl.lit(None, pl.Float64).alias("resid"), pl.lit(None, pl.Float64).alias("residz"))
+        base = base.with_columns(pl.lit(None, pl.Float64).alias(c) for c in ("resid", "residz", "residz_now"))
     month = (
         base.with_columns(
             pl.col("mean").rolling_mean_by("window_end", window_size="28d").over(by).alias("__mean_28d"),
@@ -117,6 +120,7 @@ def _relative(sensor: pl.LazyFrame, load_of: dict[str, str] | None = None) -> pl
         pl.col("std_24h").alias("spread"),
         "resid",
         "residz",
+        "residz_now",
     )
 
 

@@ -5,7 +5,9 @@ Stored per local date under ``factories/<id>/scores/failure/`` (a
 :class:`~analytics.store.dated.DatedTables`, replaced atomically: re-running a day replaces it),
 table ``risk``: one row per machine and hourly window with
 
-- ``probability``: calibrated probability of a failure within ``horizon_hours``;
+- ``probability``: probability of a failure within ``horizon_hours``, compounded from
+  ``p_hazard``, the calibrated probability of a failure within ``hazard_hours`` that the
+  classifier learned (:attr:`~analytics.config.FailureSettings.hazard_hours`);
 - ``p_1d``, ``p_3d``, ``p_7d``: the time-to-failure model's probability of a failure within 1, 3
   and 7 days, ``ttf_median_h`` its median time to failure and ``ttf_p10_h`` the time by which a
   failure has happened with 10 % probability;
@@ -45,6 +47,8 @@ RISK_SCHEMA = {
     "window_end": pl.Datetime("us", "UTC"),
     "probability": pl.Float64(),
     "horizon_hours": pl.Float64(),
+    "p_hazard": pl.Float64(),
+    "hazard_hours": pl.Float64(),
     "p_1d": pl.Float64(),
     "p_3d": pl.Float64(),
     "p_7d": pl.Float64(),
@@ -70,7 +74,7 @@ def score_frame(model: FailureModel, frame: pl.DataFrame, units: dict[str, str],
     if frame.height == 0:
         return pl.DataFrame(schema=RISK_SCHEMA)
     X = model.matrix(frame)
-    probability = model.classifier.predict_proba(X)[:, 1]
+    near, probability = model.risk(X)
     reasons = explain(model.classifier.contributions(X), X, model.columns, units=units)
     n = frame.height
     nan = np.full(n, np.nan)
@@ -82,6 +86,8 @@ def score_frame(model: FailureModel, frame: pl.DataFrame, units: dict[str, str],
         "window_end": frame.get_column("window_end"),
         "probability": probability,
         "horizon_hours": [model.horizon_hours] * n,
+        "p_hazard": near,
+        "hazard_hours": [model.hazard_hours] * n,
         "p_1d": tm.prob_within(X, 24.0) if tm else nan,
         "p_3d": tm.prob_within(X, 72.0) if tm else nan,
         "p_7d": tm.prob_within(X, 168.0) if tm else nan,

@@ -280,6 +280,8 @@ class Validation:
     """Out-of-fold predictions of :func:`validate` and the figures made from them."""
 
     test_index: np.ndarray
+    split_of_row: np.ndarray
+    """For each test row, the index (into the splits given) of the split that scored it."""
     probability: np.ndarray
     survival_probability: np.ndarray | None
     baseline_probability: np.ndarray
@@ -363,8 +365,9 @@ def validate(
     whose training rows hold no failure is skipped (and counted)."""
     y = np.asarray(y).astype(int)
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]] = []
+    used: list[np.ndarray] = []
     skipped = 0
-    for train, test in splits:
+    for number, (train, test) in enumerate(splits):
         if train.size == 0:
             skipped += 1
             continue
@@ -381,6 +384,7 @@ def validate(
             except NotEnoughFailuresError:
                 s = np.full(test.size, np.nan)
         parts.append((test, p, s, np.full(test.size, y[train].mean())))
+        used.append(np.full(test.size, number))
     if not parts:
         raise NotEnoughFailuresError("no validation split had failures to train on")
     index = np.concatenate([t for t, *_ in parts])
@@ -395,7 +399,7 @@ def validate(
         metrics["survival_brier"] = _safe(brier_score_loss, y[index][ok], surv[ok]) if ok.any() else None
         metrics["survival_pr_auc"] = _safe(average_precision_score, y[index][ok], surv[ok]) if 0 < y[index][ok].sum() < ok.sum() else None
     metrics.update({"splits": len(parts), "splits_skipped": skipped, "machines_tested": int(np.unique(groups[index]).size)})
-    return Validation(index, prob, surv, base, naive, metrics)
+    return Validation(index, np.concatenate(used), prob, surv, base, naive, metrics)
 
 
 # --- explanations ----------------------------------------------------------------------------

@@ -67,8 +67,15 @@ class FailureModel:
     columns: list[str]
     sensors: list[str]
     horizon_hours: float
+    hazard_hours: float
     machine_type: str
     recipe: str
+
+    def risk(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated probability of a failure within ``hazard_hours`` (what the classifier
+        learned) and within ``horizon_hours`` (compounded as if that hazard held)."""
+        near = self.classifier.predict_proba(X)[:, 1]
+        return near, 1.0 - (1.0 - near) ** (self.horizon_hours / self.hazard_hours)
 
     def matrix(self, frame: pl.DataFrame) -> np.ndarray:
         present = frame.with_columns(pl.lit(None, pl.Float64).alias(c) for c in self.columns if c not in frame.columns)
@@ -158,11 +165,11 @@ def fit_model(frame: pl.DataFrame, template: FailureModel) -> FailureModel:
         time_model: FailureTimeModel | None = FailureTimeModel(**template.time_model.get_params()).fit(a["X"], a["lower"], a["upper"]) if template.time_model else None
     except NotEnoughFailuresError:
         time_model = None
-    return FailureModel(classifier, time_model, template.columns, template.sensors, template.horizon_hours, template.machine_type, template.recipe)
+    return FailureModel(classifier, time_model, template.columns, template.sensors, template.horizon_hours, template.hazard_hours, template.machine_type, template.recipe)
 
 
-def _template(machine_type: str, sensors: list[str], columns: list[str], horizon: float, recipe: str) -> FailureModel:
-    return FailureModel(FailureRiskClassifier(), FailureTimeModel(), columns, sensors, horizon, machine_type, recipe)
+def _template(machine_type: str, sensors: list[str], columns: list[str], horizon: float, hazard: float, recipe: str) -> FailureModel:
+    return FailureModel(FailureRiskClassifier(), FailureTimeModel(), columns, sensors, horizon, hazard, machine_type, recipe)
 
 
 def _iso(value: np.datetime64) -> str:
@@ -180,7 +187,7 @@ def validate_recipes(
     factory's own rows (see the module doc); a recipe that cannot be fitted is left out."""
     a = model_arrays(own, template)
     splits = time_grouped_splits(
-        a["times"], a["groups"], horizon_hours=template.horizon_hours, n_blocks=settings.validation_blocks, n_groups=settings.validation_groups
+        a["times"], a["groups"], horizon_hours=template.hazard_hours, n_blocks=settings.validation_blocks, n_groups=settings.validation_groups
     )
     out: dict[str, dict[str, Any]] = {}
     if not splits:
@@ -194,7 +201,7 @@ def validate_recipes(
         "groups": settings.validation_groups,
     }
     try:
-        v = validate(a["X"], a["y"], a["groups"], splits, template.classifier, template.columns, time_model=template.time_model, lower=a["lower"], upper=a["upper"], horizon_hours=template.horizon_hours)
+        v = validate(a["X"], a["y"], a["groups"], splits, template.classifier, template.columns, time_model=template.time_model, lower=a["lower"], upper=a["upper"], horizon_hours=template.hazard_hours)
         out["factory"] = {**v.metrics, "validated_on": validated_on}
     except NotEnoughFailuresError as exc:
         log.info("factory recipe not validated: %s", exc)
@@ -204,13 +211,13 @@ def validate_recipes(
         X = np.vstack([a["X"], d["X"]])
         joined = {k: np.concatenate([a[k], d[k]]) for k in ("y", "groups", "lower", "upper")}
         donor_times = d["times"].astype("datetime64[s]")
-        gap = np.timedelta64(int(template.horizon_hours * 3600), "s")
+        gap = np.timedelta64(int(template.hazard_hours * 3600), "s")
         pooled_splits = []
         for train, test in splits:
             first_test = a["times"][test].min().astype("datetime64[s]")
             pooled_splits.append((np.concatenate([train, n + np.flatnonzero(donor_times <= first_test - gap)]), test))
         try:
-            v = validate(X, joined["y"], joined["groups"], pooled_splits, template.classifier, template.columns, time_model=template.time_model, lower=joined["lower"], upper=joined["upper"], horizon_hours=template.horizon_hours)
+            v = validate(X, joined["y"], joined["groups"], pooled_splits, template.classifier, template.columns, time_model=template.time_model, lower=joined["lower"], upper=joined["upper"], horizon_hours=template.hazard_hours)
             out["pooled"] = {**v.metrics, "validated_on": validated_on}
         except NotEnoughFailuresError as exc:
             log.info("pooled recipe not validated: %s", exc)
@@ -246,6 +253,7 @@ def _card(model: FailureModel, frame: pl.DataFrame, metrics: dict[str, Any], *, 
         "recipe": model.recipe,
         "machine_type": model.machine_type,
         "horizon_hours": model.horizon_hours,
+        "hazard_hours": model.hazard_hours,
         "feature_set": MACHINE_HEALTH.key,
         "feature_window": WINDOW,
         "columns": model.columns,
@@ -289,20 +297,21 @@ def train_factory(
         if machine_types and machine_type not in machine_types:
             continue
         started = time.perf_counter()
-        horizon = settings.horizon(machine_type)
+        horizon, hazard = settings.horizon(machine_type), settings.hazard_hours
         sensors = type_sensors(hub, [factory_id, *donors_ids], machine_type)
-        own_all = factory_frame(hub, factory_id, machine_type, horizon, until=until, sensors=sensors)
+        # Labels at the hazard horizon: what the classifier learns (see FailureSettings.hazard_hours).
+        own_all = factory_frame(hub, factory_id, machine_type, hazard, until=until, sensors=sensors)
         own = training_rows(own_all, settings.train_stride_hours)
         result = TrainResult(factory_id, machine_type, "no_model", own_failures=_failures(own_all))
         if own.height == 0:
             result.reason = "no features for this machine type yet"
             results.append(result)
             continue
-        donor_frames = [training_rows(factory_frame(hub, f, machine_type, horizon, until=until, sensors=sensors), settings.train_stride_hours) for f in donors_ids]
+        donor_frames = [training_rows(factory_frame(hub, f, machine_type, hazard, until=until, sensors=sensors), settings.train_stride_hours) for f in donors_ids]
         donor_frames = [f for f in donor_frames if f.height]
         donors = pl.concat(donor_frames, how="diagonal_relaxed") if donor_frames else None
         columns = feature_columns(own.drop("factory_id"))
-        template = _template(machine_type, sensors, columns, horizon, "factory")
+        template = _template(machine_type, sensors, columns, horizon, hazard, "factory")
         metrics = validate_recipes(own, donors, template, settings)
         if result.own_failures < settings.min_failures:
             metrics.pop("factory", None)
@@ -336,7 +345,7 @@ def train_factory(
         else:
             reason = f"the champion's {champion['recipe']} recipe is no longer available or no longer beats the base rate; {winner} recipe validated at Brier {metrics[winner]['brier']}"
         frame = own if winner == "factory" else pl.concat([own, donors], how="diagonal_relaxed")
-        model = fit_model(frame, _template(machine_type, sensors, columns, horizon, winner))
+        model = fit_model(frame, _template(machine_type, sensors, columns, horizon, hazard, winner))
         model_id = uuid.uuid4().hex[:12]
         card = _card(
             model,
