@@ -68,12 +68,13 @@ class FailureSettings(BaseModel):
     default_horizon_hours: float = Field(168.0, gt=0, description="Risk horizon: probability of a failure within this many hours.")
     horizon_hours: dict[str, float] = Field(default_factory=dict, description="Risk horizon per machine type, where it differs from the default.")
     hazard_hours: float = Field(
-        24.0,
+        12.0,
         gt=0,
         description="What the classifier learns: a failure within this many hours (the near-term hazard). The risk over "
         "the horizon compounds it, 1 - (1 - p)^(horizon / hazard), as if the hazard held. A 7-day label marks every hour of "
-        "the week before a failure, most of them before any sensor could show it; on a simulated fleet learning the "
-        "24-hour hazard warned 79 % of failures instead of 9 %.",
+        "the week before a failure, most of them before any sensor could show it. On the development fleet (simulator seed "
+        "11) a 7-day label warned 9 % of failures; learning the 24 h / 12 h / 6 h hazard warned 79 / 80 / 83 % at alarm "
+        "precision 0.57 / 0.70 / 0.72, with the Brier score at the base rate for 24 h and 12 h and above it for 6 h.",
     )
     min_failures: int = Field(
         5, ge=1, description="Failures of its own a factory needs (per machine type) before a model of its own data competes with the pooled one."
