@@ -320,6 +320,33 @@ class Evidence:
         return out
 
 
+# Match.describe's labels, one table per language so both say the same things in the same order.
+_MATCH_TEXT: dict[str, dict[str, str]] = {
+    "ko": {
+        "title": "[{urgency}] {mode} (규칙 {id}, 일치도 {score:.0%})",
+        "cause": "추정 원인: ",
+        "action": "권장 조치: ",
+        "urgency": "긴급도: ",
+        "downtime": "예상 정지 시간: {lo:g}~{hi:g}시간",
+        "evidence": "근거 (관측된 센서 변화):",
+        "contradicted": "규칙과 반대 방향 관측:",
+        "unobserved": "현장 확인 권장 (관측되지 않은 증상): ",
+        "references": "참고: ",
+    },
+    "en": {
+        "title": "[{urgency}] {mode} (rule {id}, match {score:.0%})",
+        "cause": "Likely cause: ",
+        "action": "Recommended action: ",
+        "urgency": "Urgency: ",
+        "downtime": "Typical downtime: {lo:g}-{hi:g} h",
+        "evidence": "Evidence (observed sensor changes):",
+        "contradicted": "Observed in the opposite direction:",
+        "unobserved": "Worth checking on site (not observed): ",
+        "references": "References: ",
+    },
+}
+
+
 @dataclass(frozen=True)
 class Match:
     """A rule whose required symptoms were all observed, with the evidence behind it."""
@@ -336,40 +363,22 @@ class Match:
         lo, hi = r.typical_downtime_hours
         urgency = URGENCY_LABELS[language][r.urgency]
         mode = FAILURE_MODE_LABELS[language].get(r.failure_mode, r.failure_mode)
-        if language == "ko":
-            lines = [
-                f"[{urgency}] {mode} (규칙 {r.id}, 일치도 {self.score:.0%})",
-                f"추정 원인: {r.cause_ko}",
-                f"권장 조치: {r.action_ko}",
-                f"긴급도: {urgency}",
-                f"예상 정지 시간: {lo:g}~{hi:g}시간",
-                "근거 (관측된 센서 변화):",
-            ]
-            lines += [f"  - {e.describe('ko')}" for e in self.cites]
-            if self.contradicted:
-                lines.append("규칙과 반대 방향 관측:")
-                lines += [f"  - {e.describe('ko')}" for e in self.contradicted]
-            if self.unobserved:
-                lines.append("현장 확인 권장 (관측되지 않은 증상): " + ", ".join(
-                    f"{s.sensor} {_DIRECTION_LABELS['ko'][s.direction]}" for s in self.unobserved))
-            lines.append(f"참고: {r.references}")
-        else:
-            lines = [
-                f"[{urgency}] {mode} (rule {r.id}, match {self.score:.0%})",
-                f"Likely cause: {r.cause_en}",
-                f"Recommended action: {r.action_en}",
-                f"Urgency: {urgency}",
-                f"Typical downtime: {lo:g}-{hi:g} h",
-                "Evidence (observed sensor changes):",
-            ]
-            lines += [f"  - {e.describe('en')}" for e in self.cites]
-            if self.contradicted:
-                lines.append("Observed in the opposite direction:")
-                lines += [f"  - {e.describe('en')}" for e in self.contradicted]
-            if self.unobserved:
-                lines.append("Worth checking on site (not observed): " + ", ".join(
-                    f"{s.sensor} {_DIRECTION_LABELS['en'][s.direction]}" for s in self.unobserved))
-            lines.append(f"References: {r.references}")
+        t = _MATCH_TEXT[language]
+        lines = [
+            t["title"].format(urgency=urgency, mode=mode, id=r.id, score=self.score),
+            t["cause"] + (r.cause_ko if language == "ko" else r.cause_en),
+            t["action"] + (r.action_ko if language == "ko" else r.action_en),
+            t["urgency"] + urgency,
+            t["downtime"].format(lo=lo, hi=hi),
+            t["evidence"],
+        ]
+        lines += [f"  - {e.describe(language)}" for e in self.cites]
+        if self.contradicted:
+            lines.append(t["contradicted"])
+            lines += [f"  - {e.describe(language)}" for e in self.contradicted]
+        if self.unobserved:
+            lines.append(t["unobserved"] + ", ".join(f"{s.sensor} {_DIRECTION_LABELS[language][s.direction]}" for s in self.unobserved))
+        lines.append(t["references"] + r.references)
         return "\n".join(lines)
 
 
