@@ -103,15 +103,19 @@ def evaluate_failure_hub(
     types = sorted({t for fid in factory_ids for t in machines_by_type(hub, fid)})
     horizons = {t: settings.horizon(t) for t in types}
     scored, events = [], []
+    last_reading = {}
     for fid in factory_ids:
-        ev = FactoryReader(hub, fid).events().filter(pl.col("kind") == "failure").collect()
+        reader = FactoryReader(hub, fid)
+        ev = reader.events().filter(pl.col("kind") == "failure").collect()
         events.append(ev.select(pl.lit(fid).alias("factory_id"), "machine_id", "ts"))
+        # Once per factory, not per machine type: it scans every reading's time stamp.
+        last_reading[fid] = reader.readings().select(pl.col("ts").max()).collect().item()
     for machine_type in types:
         owners = [f for f in factory_ids if machine_type in machines_by_type(hub, f)]
         sensors = type_sensors(hub, owners, machine_type)
         parts = []
         for fid in owners:
-            last = FactoryReader(hub, fid).readings().select(pl.col("ts").max()).collect().item()
+            last = last_reading[fid]
             if last is None:
                 continue
             frame = factory_frame(hub, fid, machine_type, horizons[machine_type], until=last, sensors=sensors)

@@ -107,10 +107,10 @@ class ModelStore:
         if not (folder / f"{model_id}.json").is_file():
             raise ValueError(f"no stored {kind} model {model_id!r} for {machine_id}")
         path = folder / "champion.json"
-        history = json.loads(path.read_text(encoding="utf-8")).get("history", []) if path.is_file() else []
-        old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-        if old:
-            history = [*history, {k: old[k] for k in ("model_id", "promoted_at", "reason")}][-50:]
+        history = []
+        if path.is_file():
+            old = json.loads(path.read_text(encoding="utf-8"))
+            history = [*old.get("history", []), {k: old[k] for k in ("model_id", "promoted_at", "reason")}][-50:]
         pointer = {"model_id": model_id, "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"), "reason": reason, "history": history}
         self._write(path, lambda p: p.write_text(json.dumps(pointer, indent=1), encoding="utf-8"))
 
