@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -80,6 +80,52 @@ CREATE TABLE IF NOT EXISTS sensor_days (
     day TEXT NOT NULL,
     PRIMARY KEY (factory_id, machine_id, sensor, day)
 ) WITHOUT ROWID;
+-- Solutions (analytics.solutions): a factory's working calendar and what a stop of each machine costs.
+CREATE TABLE IF NOT EXISTS factory_calendars (
+    factory_id TEXT PRIMARY KEY REFERENCES factories(factory_id) ON DELETE CASCADE,
+    calendar_json TEXT NOT NULL,
+    changed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS machine_consequences (
+    factory_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    criticality INTEGER NOT NULL,
+    downtime_cost_per_hour REAL NOT NULL,
+    changed_at TEXT NOT NULL,
+    PRIMARY KEY (factory_id, machine_id),
+    FOREIGN KEY (factory_id, machine_id) REFERENCES machines(factory_id, machine_id) ON DELETE CASCADE
+);
+-- Alerts and the feedback given on them: one open alert per machine and failure mode.
+CREATE TABLE IF NOT EXISTS alerts (
+    alert_id TEXT PRIMARY KEY,
+    factory_id TEXT NOT NULL REFERENCES factories(factory_id) ON DELETE CASCADE,
+    machine_id TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    status TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    opened_day TEXT NOT NULL,
+    last_day TEXT NOT NULL,
+    opened_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    acknowledged_at TEXT,
+    acknowledged_by TEXT,
+    resolved_at TEXT,
+    resolved_by TEXT,
+    escalation INTEGER NOT NULL DEFAULT 0,
+    details_json TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_open_alert ON alerts (factory_id, machine_id, mode) WHERE status != 'resolved';
+CREATE TABLE IF NOT EXISTS alert_feedback (
+    feedback_id TEXT PRIMARY KEY,
+    alert_id TEXT NOT NULL REFERENCES alerts(alert_id) ON DELETE CASCADE,
+    factory_id TEXT NOT NULL REFERENCES factories(factory_id) ON DELETE CASCADE,
+    machine_id TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    failure_mode TEXT,
+    note TEXT NOT NULL DEFAULT '',
+    given_by TEXT NOT NULL,
+    given_at TEXT NOT NULL
+);
 """
 
 
@@ -162,6 +208,11 @@ class Registry:
         finally:
             con.close()
 
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``) on the registry, for the modules that keep
+        their state here (alerts, calendars): committed on exit, rolled back on any exception."""
+        return self._connect()
+
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._connect() as con:
             return con.execute(sql, params).fetchall()
@@ -204,7 +255,10 @@ class Registry:
         """Delete the factory and everything registered under it, then compact the file."""
         validate_factory_id(factory_id)
         with self._connect() as con:
-            for table in ("sensor_days", "ingest_runs", "model_sharing", "sensors", "machines", "factories"):
+            for table in (
+                "alert_feedback", "alerts", "machine_consequences", "factory_calendars",
+                "sensor_days", "ingest_runs", "model_sharing", "sensors", "machines", "factories",
+            ):  # fmt: skip
                 con.execute(f"DELETE FROM {table} WHERE factory_id = ?", (factory_id,))  # noqa: S608
         # VACUUM rebuilds the file so no freed page keeps old bytes (secure_delete zeroes them too).
         con = sqlite3.connect(self.path, isolation_level=None)
