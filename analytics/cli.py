@@ -742,6 +742,51 @@ def predict(
     print(json.dumps({"factory": factory, "dates": [d.isoformat() for d in dates], "machines": rows}))
 
 
+@app.command()
+def solve(
+    factory: Annotated[str, typer.Option(help="Factory id.")],
+    day: Annotated[list[str] | None, typer.Option("--date", help="Local date(s) to solve (YYYY-MM-DD).")] = None,
+    start: Annotated[str | None, typer.Option(help="First local date of a range.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last local date of a range (inclusive).")] = None,
+    language: Annotated[str, typer.Option(help="Language of the table: ko or en.")] = "en",
+) -> None:
+    """Turn a day's anomaly scores and failure risk into every machine's health, the recommended
+    actions with their evidence, the maintenance priority list and alerts (opened, updated,
+    escalated, cleared). Needs the day scored (factoryhub score); re-running a day changes nothing."""
+    from analytics.solutions.health import STATUS_LABELS
+    from analytics.solutions.solve import read_priority, solve_day
+
+    if language not in STATUS_LABELS:
+        raise HubError(f"--language must be ko or en, got {language!r}")
+    hub = _hub()
+    hub.registry.factory(factory)
+    dates = _dates(day, start, end)
+    if not dates:
+        raise HubError("give --date YYYY-MM-DD (or --start and --end)")
+    runs = []
+    with _progress("days") as bar:
+        task = bar.add_task(f"solving {factory}", total=len(dates))
+        for d in dates:
+            runs.append(solve_day(hub, factory, d))
+            bar.advance(task)
+    last = dates[-1]
+    priority = read_priority(hub, factory, last)
+    table = Table("#", "machine", "status", "health", "risk", "mode", "urgency", "window", title=f"{factory} {last}")
+    for r in priority.iter_rows(named=True):
+        table.add_row(
+            str(r["rank"]), r["machine_id"], STATUS_LABELS[language][r["status"]], f"{r['health_index']:.0f}", f"{r['risk']:.2f}",
+            escape(r["failure_mode"] or "-"), escape(r["urgency"] or "-"), escape(r[f"window_note_{language}"] or "-"),
+        )  # fmt: skip
+    err.print(table)
+    alerts = {k: sum(len(getattr(r.alerts, k)) for r in runs if r.alerts) for k in ("opened", "updated", "escalated", "resolved")}
+    statuses: dict[str, int] = {}
+    for r in runs:
+        for k, v in r.statuses.items():
+            statuses[k] = statuses.get(k, 0) + v
+    print(json.dumps({"factory": factory, "dates": [d.isoformat() for d in dates], "machine_days": sum(r.machines for r in runs),
+                      "statuses": statuses, "alerts": alerts, "priority": priority.get_column("machine_id").to_list() if priority.height else []}))  # fmt: skip
+
+
 @factory_app.command("sharing")
 def factory_sharing(
     factory: Annotated[str, typer.Option(help="Factory id.")],

@@ -90,6 +90,50 @@ class FailureSettings(BaseModel):
         return self.horizon_hours.get(machine_type, self.default_horizon_hours)
 
 
+class SolutionSettings(BaseModel):
+    """How scores become a machine's status, alerts and actions (:mod:`analytics.solutions`).
+
+    Environment: ``FACTORYHUB_SOLUTIONS__<FIELD>``, e.g. ``FACTORYHUB_SOLUTIONS__WARNING_ALARM_HOURS=3``.
+
+    A status is the worst of what the anomaly monitor and the failure model say. The anomaly side
+    counts the day's *alarmed* hourly windows (windows that passed the monitor's persistence rule)
+    and the consecutive days with alarms; the failure side reads the calibrated probability of a
+    failure within the horizon and the time by which a failure has a 10 % chance.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    watch_alarm_hours: float = Field(1.0, ge=0, description="Alarmed hours in a day that make a machine worth watching.")
+    warning_alarm_hours: float = Field(
+        3.0, ge=0, description="Alarmed hours in a day that make a warning: a single alarmed hour is most often a passing disturbance."
+    )
+    critical_alarm_days: int = Field(
+        3, ge=1, description="Consecutive days with a warning-level alarm that make it critical: a fault that persists is growing."
+    )
+    watch_probability: float = Field(0.3, gt=0, le=1, description="Failure probability within the horizon worth watching.")
+    warning_probability: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="Failure probability within the horizon that alone makes a warning. High because the simulator fleet's "
+        "failure model alarms at precision about 0.5 at 0.5; with an anomaly alarm the watch level suffices.",
+    )
+    critical_ttf_hours: float = Field(
+        24.0, gt=0, description="A warning whose 10 % time to failure is within this many hours is critical."
+    )
+    evidence_z: float = Field(2.0, gt=0, description="Offset from the machine's own baseline, in robust sd, that counts as evidence.")
+    driver_z: float = Field(
+        0.5,
+        gt=0,
+        description="Offset, in robust sd, that makes a sensor the anomaly detector named as a driver count as evidence. "
+        "Lower than evidence_z because the detector sees a sensor against its partners (a clogged intake draws less air "
+        "at more speed and current: each alone moves less than the hour-to-hour swing of demand).",
+    )
+    baseline_days: int = Field(28, ge=3, description="Days of history the evidence baseline is taken from.")
+    trend_days: int = Field(5, ge=2, description="Days the evidence trend (units per day) is fitted over.")
+    max_evidence: int = Field(4, ge=1, description="Most sensors cited as evidence for one machine.")
+
+
 class HubSettings(BaseSettings):
     """Settings of one hub installation.
 
@@ -119,6 +163,7 @@ class HubSettings(BaseSettings):
 
     anomaly: AnomalySettings = Field(default_factory=AnomalySettings, description="Anomaly monitoring.")
     failure: FailureSettings = Field(default_factory=FailureSettings, description="Failure risk and time-to-failure models.")
+    solutions: SolutionSettings = Field(default_factory=SolutionSettings, description="Machine status, alerts and actions.")
 
     @field_validator("default_timezone")
     @classmethod

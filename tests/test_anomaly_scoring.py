@@ -82,7 +82,7 @@ def test_models_are_saved_with_cards(scored: Hub) -> None:
         assert card["feature_set"] == "machine_health" and card["feature_version"] >= 1 and card["window"] == "1h"
         assert card["training_rows"] >= SETTINGS.min_rows
         assert datetime.fromisoformat(card["training_end"]) <= datetime.fromisoformat(card["fitted_until"])
-        assert card["reason"] in {"first", "schedule", "drift", "features"}
+        assert card["reason"] in {"first", "schedule", "drift", "features", "feedback"}
     # Each scored window names a model that exists and was fitted on data before the window.
     scores = read_scores(scored, FACTORY, settings=SETTINGS).collect()
     by_id = {c["model_id"]: c for c in cards}

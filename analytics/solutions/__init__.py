@@ -2,8 +2,22 @@
 
 :mod:`analytics.solutions.knowledge` holds the maintained knowledge base of recommended actions
 (``knowledge_base.yaml``) and the matcher that picks its rules from observed sensor deviations.
+:mod:`analytics.solutions.calendar` holds each factory's working calendar and the production stops
+it leaves for maintenance; :mod:`analytics.solutions.priority` ranks the machines that need work by
+expected loss and plans each into a stop before its deadline.
 """
 
+from analytics.solutions.calendar import (
+    DEFAULT_CALENDAR,
+    WorkingCalendar,
+    calendar_from_pattern,
+    describe_window,
+    free_windows,
+    get_calendar,
+    production_intervals,
+    public_holidays,
+    set_calendar,
+)
 from analytics.solutions.knowledge import (
     ANY_MACHINE,
     CONTRADICTION_PENALTY,
@@ -18,18 +32,72 @@ from analytics.solutions.knowledge import (
     Symptom,
     match,
 )
+from analytics.solutions.priority import (
+    DEFAULT_DOWNTIME_H,
+    RISK_FLOOR,
+    URGENCY_DEADLINE_HOURS,
+    Consequence,
+    get_consequences,
+    priority_list,
+    set_consequence,
+)
 
 __all__ = [
     "ANY_MACHINE",
     "CONTRADICTION_PENALTY",
+    "DEFAULT_CALENDAR",
+    "DEFAULT_DOWNTIME_H",
     "FAILURE_MODE_LABELS",
+    "RISK_FLOOR",
     "URGENCIES",
+    "URGENCY_DEADLINE_HOURS",
     "URGENCY_LABELS",
+    "Consequence",
     "Evidence",
     "KnowledgeBase",
     "KnowledgeBaseError",
     "Match",
     "Rule",
     "Symptom",
+    "WorkingCalendar",
+    "calendar_from_pattern",
+    "describe_window",
+    "free_windows",
+    "get_calendar",
+    "get_consequences",
     "match",
+    "priority_list",
+    "production_intervals",
+    "public_holidays",
+    "set_calendar",
+    "set_consequence",
+]
+
+# Alerts for plant managers and the feedback on them (analytics.solutions.alerts).
+from analytics.solutions.alerts import (
+    SEVERITIES,
+    STATUSES,
+    SYSTEM_CLEARED,
+    UNKNOWN_MODE,
+    VERDICTS,
+    Alert,
+    AlertBook,
+    AlertCandidate,
+    AlertSettings,
+    AlertStateError,
+    DayOutcome,
+)
+
+__all__ += [
+    "SEVERITIES",
+    "STATUSES",
+    "SYSTEM_CLEARED",
+    "UNKNOWN_MODE",
+    "VERDICTS",
+    "Alert",
+    "AlertBook",
+    "AlertCandidate",
+    "AlertSettings",
+    "AlertStateError",
+    "DayOutcome",
 ]

@@ -92,7 +92,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
 from sklearn.base import clone
 
 from analytics.models.anomaly.base import BaseDetector, as_matrix

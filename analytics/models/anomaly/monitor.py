@@ -267,16 +267,19 @@ def monitor_day(
     prior_above: Sequence[bool] = (),
     load_sensor: str | None = None,
     feature_set: FeatureSet = MACHINE_HEALTH,
+    force_reason: str | None = None,
 ) -> tuple[MachineModel | None, bool, pl.DataFrame]:
     """Refit if needed, then score the windows starting in [day_start, day_end).
 
     ``matrix``: the machine's windows up to ``day_end`` (history for training, then the day);
     ``flagged``/``excluded``: ``window_start`` of windows to keep out of training / out of
     alarms (the monitor's past alarms and sensor-fault windows; ``excluded`` are flagged too).
+    ``force_reason``: refit now for this reason even if none of the usual ones holds
+    (``feedback``: a person marked recent alarms as false, so they must become normal).
     Returns (model in use, whether it was refitted now, the day's scores)."""
     day = matrix.filter((pl.col("window_start") >= day_start) & (pl.col("window_start") < day_end))
     refitted = False
-    reason = refit_reason(model, day, day_start, settings)
+    reason = refit_reason(model, day, day_start, settings) or force_reason
     if reason is not None:
         parts = [f.select("window_start") for f in (flagged, excluded) if f is not None and f.height]
         keep_out = pl.concat(parts) if parts else None

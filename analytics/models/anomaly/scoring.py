@@ -99,6 +99,8 @@ def score_day(hub: Hub, factory_id: str, day: date, settings: AnomalySettings | 
     faults = detect_factory_faults(hub, factory_id, day_start - FAULT_HISTORY, day_end)
     faults = faults.filter((pl.col("end") > day_start) & (pl.col("start") < day_end))
     past = store.read("scores", history_start, day - timedelta(days=1)).collect()
+    past = _with_feedback(hub, factory_id, past, reader.factory.timezone, day)
+    false_until = _false_alarm_ends(past)
     rules = features.rules()
     run = ScoreRun(factory_id, day, faults=faults.height)
 
@@ -107,13 +109,13 @@ def score_day(hub: Hub, factory_id: str, day: date, settings: AnomalySettings | 
     matrices = machine_matrices(sensor, machine, stats=settings.stats)
     past_of = past.partition_by("machine_id", as_dict=True) if past.height else {}
     faults_of = faults.partition_by("machine_id", as_dict=True) if faults.height else {}
-    no_past = pl.DataFrame(schema=SCORE_SCHEMA)
+    no_past = pl.DataFrame(schema={**SCORE_SCHEMA, "false_alarm": pl.Boolean()})
     for machine_id, matrix in sorted(matrices.items()):
         matrix = matrix.filter(pl.col("window_start") < day_end)
         if matrix.height == 0:
             continue
         own_past = past_of.get((machine_id,), no_past)
-        flagged = own_past.filter(pl.col("above")).select("window_start")
+        flagged = own_past.filter(pl.col("above") & ~pl.col("false_alarm")).select("window_start")
         excluded = own_past.filter(pl.col("excluded")).select("window_start")
         own_faults = faults_of.get((machine_id,))
         if own_faults is not None:
@@ -122,9 +124,12 @@ def score_day(hub: Hub, factory_id: str, day: date, settings: AnomalySettings | 
         prior = own_past.sort("window_start").get_column("above").to_list()[-settings.persistence[1] :]
         model = _load(models, machine_id, day_start)
         rule = rules.get(machine_id)
+        # Windows a person marked as false alarms are normal: a model fitted before them must learn them.
+        relearn = model is not None and machine_id in false_until and model.fitted_until < false_until[machine_id]
         model, refitted, scores = monitor_day(
             model, matrix, events, machine_id, day_start, day_end, settings,
             flagged=flagged, excluded=excluded, prior_above=prior, load_sensor=rule.sensor if rule else None,
+            force_reason="feedback" if relearn else None,
         )  # fmt: skip
         if refitted and model is not None:
             models.save(KIND, machine_id, model.model_id, model, model.card())
@@ -146,6 +151,37 @@ def score_day(hub: Hub, factory_id: str, day: date, settings: AnomalySettings | 
     run.seconds = time.perf_counter() - started
     log.info("%s %s: %d machines, %d windows, %d alarms, %d refits", factory_id, day, run.machines, run.windows, run.alarms, len(run.refitted))
     return run
+
+
+def _with_feedback(hub: Hub, factory_id: str, past: pl.DataFrame, timezone: str, day: date) -> pl.DataFrame:
+    """``past`` scores plus ``false_alarm``: the window lies on a day that an alert, marked a false
+    alarm by a person, covered (only feedback on days before ``day``: the day's own alerts are
+    not out yet)."""
+    from analytics.solutions.alerts import AlertBook  # solutions builds on scoring, not the reverse
+
+    if past.height == 0:
+        return past.with_columns(pl.lit(False).alias("false_alarm"))
+    spans = AlertBook(hub, factory_id).false_alarm_spans().filter(pl.col("start_day") < day)
+    local = pl.col("window_start").dt.convert_time_zone(timezone).dt.date()
+    if spans.height == 0:
+        return past.with_columns(pl.lit(False).alias("false_alarm"))
+    marked = (
+        past.select("machine_id", "window_start", local.alias("_day"))
+        .join(spans, on="machine_id")
+        .filter((pl.col("_day") >= pl.col("start_day")) & (pl.col("_day") <= pl.col("end_day")))
+        .select("machine_id", "window_start")
+        .unique()
+        .with_columns(pl.lit(True).alias("false_alarm"))
+    )
+    return past.join(marked, on=["machine_id", "window_start"], how="left").with_columns(pl.col("false_alarm").fill_null(False))
+
+
+def _false_alarm_ends(past: pl.DataFrame) -> dict[str, datetime]:
+    """Per machine, the end of the last window marked a false alarm."""
+    marked = past.filter(pl.col("false_alarm"))
+    if marked.height == 0:
+        return {}
+    return dict(marked.group_by("machine_id").agg(pl.col("window_end").max()).iter_rows())
 
 
 def read_scores(hub: Hub, factory_id: str, start: date | None = None, end: date | None = None, settings: AnomalySettings | None = None) -> pl.LazyFrame:

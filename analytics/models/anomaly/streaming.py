@@ -87,7 +87,7 @@ def _surprise(z: float) -> float:
 
 
 @njit(cache=True, nogil=True)
-def _stream(  # noqa: PLR0912, PLR0915 - one streaming loop, kept in one piece for numba
+def _stream(
     x: np.ndarray,
     warmup: int,
     block: int,

@@ -38,6 +38,7 @@ import polars as pl
 
 from analytics.config import FailureSettings, get_settings
 from analytics.features import MACHINE_HEALTH, FeatureStore
+from analytics.features.labels import FAILURE
 from analytics.models.failure.dataset import add_labels, failure_features, feature_columns
 from analytics.models.failure.risk import (
     FailureRiskClassifier,
@@ -121,7 +122,43 @@ def factory_frame(
     if feats.height == 0:
         return pl.DataFrame()
     events = FactoryReader(hub, factory_id).events(end=until).collect()
+    events = with_confirmed_problems(hub, factory_id, events, until)
     return add_labels(feats, events, horizon_hours, until).with_columns(pl.lit(factory_id).alias("factory_id"))
+
+
+CONFIRMED_TEXT = "confirmed by feedback on an alert"
+
+
+def with_confirmed_problems(hub: Hub, factory_id: str, events: pl.DataFrame, until: datetime) -> pl.DataFrame:
+    """``events`` plus a failure event for every alert a person confirmed as a true problem whose
+    machine logged no failure of its own within a week of it (then the log already labels it).
+
+    A problem found and fixed before the machine broke is the failure the model should have
+    predicted; without it, the model would learn that the days before it were healthy. The event
+    is stamped at the end of the alert's last local day, and only feedback on days before
+    ``until`` counts."""
+    from analytics.solutions.alerts import AlertBook  # solutions builds on the models, not the reverse
+
+    confirmed = AlertBook(hub, factory_id).confirmed_problems()
+    if confirmed.height == 0:
+        return events
+    zone = hub.registry.factory(factory_id).timezone
+    stamped = confirmed.select(
+        "machine_id",
+        (pl.col("day").cast(pl.Datetime("us")) + pl.duration(days=1)).dt.replace_time_zone(zone).dt.convert_time_zone("UTC").alias("ts"),
+        pl.col("failure_mode").alias("component"),
+    ).filter(pl.col("ts") <= until)
+    logged = events.filter(pl.col("kind") == FAILURE).select("machine_id", pl.col("ts").alias("logged"))
+    near = stamped.join(logged, on="machine_id").filter((pl.col("logged") - pl.col("ts")).dt.total_days().abs() <= 7).select("machine_id", "ts")
+    new = stamped.join(near, on=["machine_id", "ts"], how="anti")
+    if new.height == 0:
+        return events
+    added = new.with_columns(
+        pl.lit(factory_id).alias("factory_id"), pl.lit(FAILURE).alias("kind"), pl.lit(CONFIRMED_TEXT).alias("text"),
+        pl.col("ts").cast(events.schema["ts"]),
+    ).select(events.columns)  # fmt: skip
+    log.info("%s: %d confirmed problems added as failure events", factory_id, new.height)
+    return pl.concat([events, added]).sort("ts")
 
 
 def load_sensors(store: FeatureStore) -> dict[str, str]:
