@@ -525,6 +525,40 @@ def _eval_files(train: Path, test: Path, detector: str, time_column: str | None,
     print(json.dumps(figures))
 
 
+@eval_app.command("fleet")
+def eval_fleet(
+    factories: Annotated[int, typer.Option(help="Simulated factories.")] = 10,
+    days: Annotated[int, typer.Option(help="Days to simulate and live through.")] = 90,
+    seed: Annotated[int, typer.Option(help="Simulation seed (use one not tuned on).")] = 7,
+    machines: Annotated[int, typer.Option(help="Machines per factory.")] = 8,
+    interval: Annotated[str, typer.Option(help="Sampling interval of the simulated sensors.")] = "10min",
+    failure_rate: Annotated[float, typer.Option(help="Multiplies every degradation onset rate.")] = 1.0,
+    train_every: Annotated[int, typer.Option(help="Retrain the failure models every this many days (0: anomaly monitor only).")] = 7,
+    feedback_days: Annotated[int, typer.Option(help="Days (after the first week) on whose alerts the truth gives feedback; only later days are judged.")] = 0,
+    workdir: Annotated[Path | None, typer.Option(help="Where the scratch simulation and hub go (default: the system temp dir).")] = None,
+) -> None:
+    """Simulate factories, live the whole daily pipeline through them day by day (score, retrain,
+    predict, solve, alerts) and judge the published statuses, actions and alerts against the truth:
+    failures warned in time, lead, false alerts per machine-month, actions naming the true mode."""
+    from analytics.evaluation.solutions_fleet import evaluate_fleet
+
+    config = _simulation_config(factories=factories, machines=machines, days=days, seed=seed, interval=interval, failure_rate=failure_rate)
+    with _progress("days") as bar:
+        task = bar.add_task("living the days", total=days - 1)
+
+        def step(what: object) -> None:
+            if isinstance(what, date):
+                bar.advance(task)
+
+        figures = evaluate_fleet(config, workdir=workdir, train_every_days=train_every, feedback_days=feedback_days, on_step=step)
+    table = Table("figure", "value", "target")
+    targets = {"warned_ratio": ">= 0.9", "median_lead_h": ">= 48", "false_alerts_per_machine_month": "<= 0.5", "action_matches_mode": ">= 0.8", "healthy_normal_share": ">= 0.95"}
+    for key in ("failures", "failures_all", "warned", "warned_ratio", "median_lead_h", "false_alerts", "false_alerts_per_machine_month", "action_matches_mode", "healthy_normal_share"):
+        table.add_row(key, str(figures[key]), targets.get(key, ""))
+    err.print(table)
+    print(json.dumps(figures))
+
+
 @eval_app.command("rul")
 def eval_rul(
     train: Annotated[Path, typer.Option(help="C-MAPSS run-to-failure file (train_FD00x.txt).")],

@@ -258,8 +258,12 @@ class SensorFaultDetector(BaseEstimator):
         outages (every sensor of the machine silent) and the sensor's own dropouts."""
         gaps = self._sensor_gaps(data, spec, start, end)
         outages = self._gateway_outages(gaps, spec)
-        own = _subtract(gaps, outages).filter(
-            (pl.col("end") - pl.col("start")).dt.total_microseconds() > (self.dropout_factor - 1) * pl.col("interval_s") * _US
+        own = (
+            _subtract(gaps, outages)
+            .filter((pl.col("end") - pl.col("start")).dt.total_microseconds() > (self.dropout_factor - 1) * pl.col("interval_s") * _US)
+            # polars 1.x can panic formatting strings over the filtered pieces of the sweep
+            # ("assertion failed: i < self.len()" in binview); one contiguous chunk avoids it.
+            .rechunk()
         )
         seconds = (pl.col("end") - pl.col("start")).dt.total_microseconds() / _US
         samples = (seconds / pl.col("interval_s")).round(0).cast(pl.Int64)
@@ -642,13 +646,17 @@ def _num(value: pl.Expr) -> pl.Expr:
 
 
 def _duration_text(seconds: pl.Expr) -> pl.Expr:
+    """"2 h 5 min", "3 min 20 s", "40 s": hours and minutes, seconds only under an hour."""
     s = seconds.round(0).cast(pl.Int64)
-    return (
-        pl.when(s >= 3600)
-        .then(pl.when(s % 3600 >= 60).then(pl.format("{} h {} min", s // 3600, (s % 3600) // 60)).otherwise(pl.format("{} h", s // 3600)))
-        .when(s >= 60)
-        .then(pl.when(s % 60 > 0).then(pl.format("{} min {} s", s // 60, s % 60)).otherwise(pl.format("{} min", s // 60)))
-        .otherwise(pl.format("{} s", s))
+    h, m, sec = s // 3600, (s % 3600) // 60, s % 60
+    return pl.concat_str(
+        [
+            pl.when(h > 0).then(pl.format("{} h", h)),
+            pl.when(m > 0).then(pl.format("{} min", m)),
+            pl.when((h == 0) & ((sec > 0) | (s < 60))).then(pl.format("{} s", sec)),
+        ],
+        separator=" ",
+        ignore_nulls=True,
     )
 
 
