@@ -121,6 +121,15 @@ class SolutionSettings(BaseModel):
     critical_ttf_hours: float = Field(
         24.0, gt=0, description="A warning whose 10 % time to failure is within this many hours is critical."
     )
+    false_alarm_hours: float = Field(
+        2.0,
+        ge=0,
+        description="Extra alarmed hours a warning needs per false alarm a person reported on the machine within "
+        "feedback_days: a machine whose alarms were often false has to alarm longer before it warns again (a real "
+        "degradation alarms for most of its running day).",
+    )
+    max_alarm_hours: float = Field(12.0, gt=0, description="Most alarmed hours a warning can be made to need, however many false alarms.")
+    feedback_days: int = Field(90, ge=1, description="How long a false-alarm verdict keeps weighing on its machine.")
     evidence_z: float = Field(2.0, gt=0, description="Offset from the machine's own baseline, in robust sd, that counts as evidence.")
     driver_z: float = Field(
         0.5,

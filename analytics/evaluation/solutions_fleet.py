@@ -21,7 +21,7 @@ plant manager cares about, measured on the simulator's degradations (``truth/<fa
 from __future__ import annotations
 
 import statistics
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -134,8 +134,8 @@ def truth_feedback(hub: Any, factory_id: str, day: date, degradations: pl.DataFr
     for alert in book.alerts(since=day):
         if alert.alert_id in judged or alert.last_day != day:
             continue
-        start = datetime.combine(alert.opened_day, datetime.min.time(), tzinfo=zone)
-        stop = _day_end(alert.last_day, zone)
+        start = datetime.combine(alert.opened_day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
+        stop = _day_end(alert.last_day, zone).astimezone(UTC)
         own = degradations.filter(
             (pl.col("machine_id") == alert.machine_id) & (pl.col("onset") < stop) & (pl.col("end") + timedelta(days=grace_days) > start)
         )
@@ -157,6 +157,8 @@ def live_fleet(
     train_from_day: int = 21,
     feedback_days: tuple[date, date] | None = None,
     judge_days: tuple[date, date] | None = None,
+    anomaly: Any = None,
+    solutions: Any = None,
     on_day: Any = None,
 ) -> dict[str, Any]:
     """Live the factories of a simulation through ``days`` as the daily run would, each day and
@@ -164,7 +166,8 @@ def live_fleet(
     once ``train_from_day`` days of history exist, predict failure risk, solve; with
     ``feedback_days`` (first, last), also give the truth's feedback on that span's alerts. Then
     judge the solutions of ``judge_days`` (first, last; default all) against the truth
-    (:func:`judge_solutions`). ``train_every_days=0`` never trains a failure model (anomaly only)."""
+    (:func:`judge_solutions`). ``train_every_days=0`` never trains a failure model (anomaly only).
+    ``anomaly``/``solutions``: settings other than the configured ones."""
     from pathlib import Path
 
     from analytics.models.anomaly.scoring import score_day
@@ -182,11 +185,11 @@ def live_fleet(
     feedback = {"true_problem": 0, "false_alarm": 0}
     for i, day in enumerate(days):
         for fid in factories:
-            score_day(hub, fid, day)
+            score_day(hub, fid, day, anomaly)
             if train_every_days and i >= train_from_day and (i - train_from_day) % train_every_days == 0:
                 train_factory(hub, fid, until=day_bounds(day, zones[fid])[1])
             predict_day(hub, fid, day)
-            solve_day(hub, fid, day)
+            solve_day(hub, fid, day, solutions)
             if feedback_days and feedback_days[0] <= day <= feedback_days[1]:
                 for key, n in truth_feedback(hub, fid, day, truth[fid], zones[fid]).items():
                     feedback[key] += n

@@ -321,19 +321,27 @@ def evidence_items(rows: pl.DataFrame, units: dict[str, str], settings: Solution
     return items
 
 
+def warning_hours(false_alarms: int, settings: SolutionSettings) -> float:
+    """Alarmed hours that make a warning on a machine with ``false_alarms`` recent false-alarm verdicts."""
+    return min(settings.warning_alarm_hours + settings.false_alarm_hours * false_alarms, max(settings.max_alarm_hours, settings.warning_alarm_hours))
+
+
 def classify(
     alarm_hours: float,
     alarm_days: int,
     probability: float | None,
     ttf_p10_h: float | None,
     settings: SolutionSettings,
+    false_alarms: int = 0,
 ) -> str:
-    """The status from the anomaly and failure sides (rules in :class:`~analytics.config.SolutionSettings`)."""
+    """The status from the anomaly and failure sides (rules in :class:`~analytics.config.SolutionSettings`);
+    ``false_alarms``: recent false-alarm verdicts on the machine, each raising the alarmed hours
+    a warning needs (:func:`warning_hours`)."""
     p = probability if probability is not None and not math.isnan(probability) else 0.0
     level = 0
     if alarm_hours >= settings.watch_alarm_hours:
         level = 1
-    if alarm_hours >= settings.warning_alarm_hours:
+    if alarm_hours >= warning_hours(false_alarms, settings):
         level = 2
     if level == 2 and alarm_days >= settings.critical_alarm_days:
         level = 3
@@ -402,9 +410,11 @@ def assess(
     kb: KnowledgeBase,
     units: dict[str, str],
     settings: SolutionSettings,
+    false_alarms: Mapping[str, int] | None = None,
 ) -> pl.DataFrame:
     """One row per machine (:data:`HEALTH_SCHEMA`) for the local ``day``: status, index, reasons
-    and the recommended action.
+    and the recommended action. ``false_alarms``: per machine, the false-alarm verdicts people
+    gave on its recent alerts (they raise the alarm hours a warning needs).
 
     ``machines``: machine_id, machine_type of every machine to assess; ``anomaly``: from
     :func:`anomaly_state`; ``risk``: each machine's latest failure-risk row of the day (may be
@@ -426,7 +436,8 @@ def assess(
     evidence_of = evidence.partition_by("machine_id", as_dict=True) if evidence.height else {}
     rows = []
     for row in frame.iter_rows(named=True):
-        status = classify(row["alarm_hours"], row["alarm_days"], row["probability"], row["ttf_p10_h"], settings)
+        false = (false_alarms or {}).get(row["machine_id"], 0)
+        status = classify(row["alarm_hours"], row["alarm_days"], row["probability"], row["ttf_p10_h"], settings, false)
         items = evidence_items(evidence_of.get((row["machine_id"],), pl.DataFrame(schema=EVIDENCE_SCHEMA)), units, settings, row["drivers"])
         best = None
         if status != "normal":
@@ -437,7 +448,15 @@ def assess(
         out["day"] = day
         out["health_index"] = health_index(row["alarm_hours"], row["alarm_days"], row["probability"])
         for language in ("en", "ko"):
-            out[f"reason_{language}"] = _reasons({**row, "failure_reason": row.get(f"reason_{language}")}, items, best, language) if status != "normal" else ""
+            reason = _reasons({**row, "failure_reason": row.get(f"reason_{language}")}, items, best, language) if status != "normal" else ""
+            if reason and false:
+                hours = warning_hours(false, settings)
+                reason += (
+                    f"; 최근 이 설비의 경보 {false}건이 오경보로 확인되어 경고 기준을 {hours:g}시간으로 높였습니다"
+                    if language == "ko"
+                    else f"; {false} recent alarms on this machine were confirmed false, so a warning needs {hours:g} alarmed hours"
+                )
+            out[f"reason_{language}"] = reason
         out["failure_mode"] = best.rule.failure_mode if best else (UNKNOWN_MODE if status != "normal" else None)
         if best is not None:
             r = best.rule

@@ -79,6 +79,17 @@ def alert_candidates(health: pl.DataFrame, day: date) -> list[AlertCandidate]:
     return candidates
 
 
+def recent_false_alarms(book: AlertBook, day: date, days: int) -> dict[str, int]:
+    """Per machine, alerts whose latest verdict is a false alarm and whose last day lies in the
+    ``days`` before ``day``. A verdict counts from the moment it is given: re-running a day after
+    new feedback can change that day's statuses, as it should."""
+    spans = book.false_alarm_spans()
+    if spans.height == 0:
+        return {}
+    recent = spans.filter((pl.col("end_day") < day) & (pl.col("end_day") >= day - timedelta(days=days)))
+    return dict(recent.group_by("machine_id").len().iter_rows())
+
+
 def solve_day(
     hub: Hub,
     factory_id: str,
@@ -118,10 +129,12 @@ def solve_day(
 
     anomaly = anomaly_state(scores, day_start, day_end, timezone, settings)
     evidence = sensor_evidence(sensor, machine, scores, day_start, day_end, settings) if sensor.height else pl.DataFrame()
-    health = assess(day, machines, anomaly, risk, evidence, knowledge or KnowledgeBase.load(), units, settings)
+    book = AlertBook(hub, factory_id)
+    false_alarms = recent_false_alarms(book, day, settings.feedback_days)
+    health = assess(day, machines, anomaly, risk, evidence, knowledge or KnowledgeBase.load(), units, settings, false_alarms)
     priority = priority_list(health, get_consequences(hub, factory_id), get_calendar(hub, factory_id), now=day_end, timezone=timezone)
     solution_store(hub, factory_id).write(day, {"health": health, "priority": priority}, settings=settings.model_dump(mode="json"))
-    outcome = AlertBook(hub, factory_id).apply_day(day, alert_candidates(health, day), settings=alert_settings or AlertSettings())
+    outcome = book.apply_day(day, alert_candidates(health, day), settings=alert_settings or AlertSettings())
 
     run = SolveRun(factory_id, day, machines=health.height, failure_model=risk.height > 0, alerts=outcome)
     run.statuses = dict(health.group_by("status").len().sort("status").iter_rows())
