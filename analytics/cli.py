@@ -36,6 +36,7 @@ lake_app = typer.Typer(help="Lake maintenance: compaction and vacuum.", no_args_
 bench_app = typer.Typer(help="Benchmarks: print one JSON line of figures last.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 features_app = typer.Typer(help="Machine-health features over the lake.", no_args_is_help=True)
+alert_app = typer.Typer(help="A factory's alerts: list, acknowledge, resolve, give feedback.", no_args_is_help=True)
 eval_app = typer.Typer(help="Evaluate detectors on public benchmarks: print one JSON line of figures last.", no_args_is_help=True)
 app.add_typer(factory_app, name="factory")
 app.add_typer(machine_app, name="machine")
@@ -44,6 +45,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(demo_app, name="demo")
 app.add_typer(features_app, name="features")
 app.add_typer(eval_app, name="eval")
+app.add_typer(alert_app, name="alert")
 
 console = Console()
 # Errors go to stderr as plain text: no markup (file names may hold brackets) and no wrapping
@@ -831,6 +833,150 @@ def factory_sharing(
     hub = _hub()
     hub.registry.set_model_sharing(factory, allow)
     err.print(f"model sharing for {factory}: {'allowed' if allow else 'denied'}")
+
+
+def _ranges(values: list[str] | None, option: str) -> tuple[tuple[str, str], ...]:
+    out = []
+    for value in values or []:
+        start, sep, end = value.partition("-")
+        if not sep:
+            raise HubError(f"{option} takes HH:MM-HH:MM ranges, got {value!r}")
+        out.append((start.strip(), end.strip()))
+    return tuple(out)
+
+
+@factory_app.command("calendar")
+def factory_calendar(
+    factory: Annotated[str, typer.Option(help="Factory id.")],
+    shift: Annotated[list[str] | None, typer.Option(help="Monday-Friday production range HH:MM-HH:MM (repeat for several shifts; 22:00-06:00 crosses midnight).")] = None,
+    saturday: Annotated[list[str] | None, typer.Option(help="Saturday production range(s).")] = None,
+    sunday: Annotated[list[str] | None, typer.Option(help="Sunday production range(s).")] = None,
+    holidays: Annotated[str | None, typer.Option(help="Country whose public holidays are not worked (ISO code, e.g. KR); 'none' for none.")] = "KR",
+    closed: Annotated[list[str] | None, typer.Option(help="Plant shutdown day(s) YYYY-MM-DD.")] = None,
+    worked: Annotated[list[str] | None, typer.Option(help="Exceptional working day(s) YYYY-MM-DD (with the weekday shifts).")] = None,
+) -> None:
+    """Show or set when a factory produces: maintenance windows are suggested outside these hours,
+    weekends and public holidays. Without --shift, shows the calendar in use."""
+    from analytics.solutions.calendar import WorkingCalendar, get_calendar, set_calendar
+
+    hub = _hub()
+    hub.registry.factory(factory)
+    if shift:
+        try:
+            calendar = WorkingCalendar(
+                shifts=_ranges(shift, "--shift"), saturday=_ranges(saturday, "--saturday"), sunday=_ranges(sunday, "--sunday"),
+                holidays_country=None if (holidays or "").lower() == "none" else holidays,
+                closed_days=tuple(_dates(closed, None, None) or ()), worked_days=tuple(_dates(worked, None, None) or ()),
+            )  # fmt: skip
+        except ValidationError as exc:
+            raise HubError(_first_error(exc)) from exc
+        set_calendar(hub, factory, calendar)
+    print(json.dumps({"factory": factory, "calendar": get_calendar(hub, factory).model_dump(mode="json")}, ensure_ascii=False))
+
+
+@machine_app.command("consequence")
+def machine_consequence(
+    factory: Annotated[str, typer.Option(help="Factory id.")],
+    machine: Annotated[str, typer.Option(help="Machine id.")],
+    criticality: Annotated[int | None, typer.Option(help="1 (a spare or bypass exists) to 5 (the line stops without it).")] = None,
+    downtime_cost: Annotated[float | None, typer.Option(help="Cost of an hour of this machine's downtime (the factory's currency or any consistent figure).")] = None,
+) -> None:
+    """Show or set what a stop of a machine costs: the priority list ranks machines by risk times this."""
+    from analytics.solutions.priority import Consequence, get_consequences, set_consequence
+
+    hub = _hub()
+    current = get_consequences(hub, factory).get(machine)
+    if current is None:
+        hub.registry.machine(factory, machine)  # names the machine and the factory in the error
+    if criticality is not None or downtime_cost is not None:
+        update = {k: v for k, v in {"criticality": criticality, "downtime_cost_per_hour": downtime_cost}.items() if v is not None}
+        try:
+            current = Consequence(**{**(current.model_dump() if current else {}), **update})
+        except ValidationError as exc:
+            raise HubError(_first_error(exc)) from exc
+        set_consequence(hub, factory, machine, current)
+    print(json.dumps({"factory": factory, "machine": machine, **(current.model_dump() if current else {})}))
+
+
+@alert_app.command("list")
+def alert_list(
+    factory: Annotated[str, typer.Option(help="Factory id.")],
+    status: Annotated[list[str] | None, typer.Option(help="open, acknowledged or resolved (repeatable); default: not resolved.")] = None,
+    machine: Annotated[str | None, typer.Option(help="Only this machine.")] = None,
+    language: Annotated[str, typer.Option(help="ko or en.")] = "en",
+) -> None:
+    """A factory's alerts: machine, failure mode, severity, days, escalation and the reason."""
+    from analytics.solutions.alerts import AlertBook
+
+    if language not in ("ko", "en"):
+        raise HubError(f"--language must be ko or en, got {language!r}")
+    hub = _hub()
+    try:
+        alerts = AlertBook(hub, factory).alerts(status=status or ["open", "acknowledged"], machine_id=machine)
+    except ValueError as exc:
+        raise HubError(str(exc)) from exc
+    table = Table("alert", "machine", "mode", "severity", "status", "opened", "last", "escalation", "reason")
+    for a in alerts:
+        table.add_row(
+            a.alert_id, a.machine_id, a.mode, a.severity, a.status, a.opened_day.isoformat(), a.last_day.isoformat(), str(a.escalation),
+            escape(str(a.details.get(f"reason_{language}") or "")[:200]),
+        )  # fmt: skip
+    err.print(table)
+    print(json.dumps({"factory": factory, "alerts": [{"alert_id": a.alert_id, "machine_id": a.machine_id, "mode": a.mode, "severity": a.severity,
+                                                      "status": a.status, "opened_day": a.opened_day.isoformat(), "escalation": a.escalation} for a in alerts]}))  # fmt: skip
+
+
+@alert_app.command("ack")
+def alert_ack(
+    factory: Annotated[str, typer.Option(help="Factory id.")],
+    alert: Annotated[str, typer.Option(help="Alert id.")],
+    user: Annotated[str, typer.Option(help="Who acknowledges it.")],
+) -> None:
+    """Acknowledge an alert: someone is on it (stops its escalation)."""
+    from analytics.solutions.alerts import AlertBook
+
+    try:
+        done = AlertBook(_hub(), factory).acknowledge(alert, user)
+    except ValueError as exc:
+        raise HubError(str(exc)) from exc
+    print(json.dumps({"alert_id": done.alert_id, "status": done.status}))
+
+
+@alert_app.command("resolve")
+def alert_resolve(
+    factory: Annotated[str, typer.Option(help="Factory id.")],
+    alert: Annotated[str, typer.Option(help="Alert id.")],
+    user: Annotated[str, typer.Option(help="Who resolves it.")],
+    note: Annotated[str, typer.Option(help="What was done.")] = "",
+) -> None:
+    """Resolve an alert (final: a new problem opens a new alert)."""
+    from analytics.solutions.alerts import AlertBook
+
+    try:
+        done = AlertBook(_hub(), factory).resolve(alert, user, note)
+    except ValueError as exc:
+        raise HubError(str(exc)) from exc
+    print(json.dumps({"alert_id": done.alert_id, "status": done.status}))
+
+
+@alert_app.command("feedback")
+def alert_feedback(
+    factory: Annotated[str, typer.Option(help="Factory id.")],
+    alert: Annotated[str, typer.Option(help="Alert id.")],
+    user: Annotated[str, typer.Option(help="Who gives the verdict.")],
+    verdict: Annotated[str, typer.Option(help="true_problem or false_alarm.")],
+    mode: Annotated[str | None, typer.Option(help="With true_problem: the failure mode found (bearing_wear, clogging ...).")] = None,
+    note: Annotated[str, typer.Option(help="What was found.")] = "",
+) -> None:
+    """Say what an alert turned out to be. A false alarm widens the machine's normal envelope and
+    raises its warning bar; a true problem becomes a labelled failure for the failure models."""
+    from analytics.solutions.alerts import AlertBook
+
+    try:
+        feedback_id = AlertBook(_hub(), factory).give_feedback(alert, verdict, user=user, failure_mode=mode, note=note)  # type: ignore[arg-type]
+    except (ValueError, TypeError) as exc:  # a bad verdict, mode or user name: the user's input
+        raise HubError(str(exc)) from exc
+    print(json.dumps({"alert_id": alert, "feedback_id": feedback_id, "verdict": verdict}))
 
 
 @features_app.command("build")

@@ -198,6 +198,45 @@ def test_cli_solve(lived: tuple[Hub, dict[str, Any]], tmp_path: Path) -> None:
     assert cli("solve", "--factory", "nobody", "--date", DAYS[0].isoformat()).returncode == 1
 
 
+def test_cli_alerts_calendar_and_consequences(lived: tuple[Hub, dict[str, Any]], tmp_path: Path) -> None:
+    hub, _ = lived
+    factory, other = sorted(f.factory_id for f in hub.registry.factories())
+    env = {**os.environ, "FACTORYHUB_DATA_DIR": str(hub.settings.data_dir), "COLUMNS": "200", "PYTHONPATH": str(ROOT)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "analytics.cli", *args], env=env, capture_output=True, text=True, cwd=tmp_path)
+
+    def last_json(proc: subprocess.CompletedProcess[str]) -> Any:
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    listed = last_json(cli("alert", "list", "--factory", factory, "--status", "open", "--status", "acknowledged", "--status", "resolved"))["alerts"]
+    assert listed and {a["alert_id"] for a in listed} == {a.alert_id for a in AlertBook(hub, factory).alerts()}
+    target = next((a for a in listed if a["status"] == "open"), listed[0])
+    # Another factory's alert id is as unknown as a made-up one.
+    foreign = cli("alert", "feedback", "--factory", other, "--alert", target["alert_id"], "--user", "lee", "--verdict", "false_alarm")
+    assert foreign.returncode == 1 and "not found" in foreign.stderr and "Traceback" not in foreign.stderr
+    bad = cli("alert", "feedback", "--factory", factory, "--alert", target["alert_id"], "--user", "lee", "--verdict", "maybe")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    given = last_json(cli("alert", "feedback", "--factory", factory, "--alert", target["alert_id"], "--user", "lee", "--verdict", "true_problem", "--mode", target["mode"] if target["mode"] != "unknown" else "clogging"))
+    assert given["verdict"] == "true_problem"
+    assert AlertBook(hub, factory).feedback().filter(pl.col("alert_id") == target["alert_id"]).height == 1
+    # Calendar: the default until set; a bad range is refused with the value named.
+    shown = last_json(cli("factory", "calendar", "--factory", factory))["calendar"]
+    assert shown["shifts"] == [["08:00", "18:00"]]
+    set_ = last_json(cli("factory", "calendar", "--factory", factory, "--shift", "06:00-14:00", "--shift", "14:00-22:00", "--saturday", "08:00-12:00"))
+    assert set_["calendar"]["shifts"] == [["06:00", "14:00"], ["14:00", "22:00"]] and set_["calendar"]["saturday"] == [["08:00", "12:00"]]
+    wrong = cli("factory", "calendar", "--factory", factory, "--shift", "25:00-26:00")
+    assert wrong.returncode == 1 and "25:00" in wrong.stderr
+    # Consequences: defaults, an update, an unknown machine and an out-of-range criticality.
+    machine = hub.registry.machines(factory)[0].machine_id
+    assert last_json(cli("machine", "consequence", "--factory", factory, "--machine", machine))["criticality"] == 3
+    updated = last_json(cli("machine", "consequence", "--factory", factory, "--machine", machine, "--criticality", "5", "--downtime-cost", "250000"))
+    assert updated["criticality"] == 5 and updated["downtime_cost_per_hour"] == 250000
+    assert cli("machine", "consequence", "--factory", other, "--machine", "NOPE-99").returncode == 1
+    assert cli("machine", "consequence", "--factory", factory, "--machine", machine, "--criticality", "9").returncode == 1
+
+
 def test_feedback_on_two_weeks_lowers_false_alarms_without_losing_detections(simulated: tuple[Path, Path], tmp_path: Path) -> None:
     """A sensitive monitor (threshold at the 99th percentile of healthy scores, a warning from one
     alarmed hour) lived twice over the same weeks: without feedback, and with the truth's verdict
