@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import yaml
 
 from analytics.config import HubSettings
 from analytics.errors import InputFileError
@@ -84,6 +85,24 @@ def _mappings(folder: Path) -> tuple[ImportMapping, ImportMapping]:
     return readings, events
 
 
+CALENDAR_FILE = "calendar.yaml"
+
+
+def _apply_calendar(hub: Hub, factory_id: str, path: Path) -> None:
+    """Set the factory's working calendar from ``calendar.yaml`` beside its plant description, if any."""
+    from pydantic import ValidationError
+
+    from analytics.solutions.calendar import WorkingCalendar, set_calendar
+
+    if not path.is_file():
+        return
+    try:
+        calendar = WorkingCalendar.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise InputFileError(path, f"not a working calendar: {exc}") from exc
+    set_calendar(hub, factory_id, calendar)
+
+
 def build_factory(
     hub: Hub, folder: Path, *, now: datetime | None = None, on_file: Callable[[], None] | None = None
 ) -> tuple[str, list[IngestResult]]:
@@ -94,6 +113,7 @@ def build_factory(
     plant = load_plant(plant_path)
     readings_mapping, events_mapping = _mappings(folder)
     factory = hub.registry.register_plant(plant)
+    _apply_calendar(hub, factory.factory_id, folder / CALENDAR_FILE)
     log.info("registered factory %s (%d machines) from %s", factory.factory_id, len(plant.machines), folder)
     readings, events = data_files(folder)
     if not readings and not events:

@@ -4,6 +4,7 @@ Layout of one simulation (``OUT``)::
 
     OUT/manifest.json                  configuration, per-factory counts and expected ingest figures
     OUT/<factory>/plant.yaml           the factory's plant description (factoryhub factory add --plant)
+    OUT/<factory>/calendar.yaml        when it produces (shifts, Saturdays, holidays): factoryhub factory calendar
     OUT/<factory>/mapping.yaml         how its gateway's readings files map (factoryhub ingest --mapping)
     OUT/<factory>/events_mapping.yaml
     OUT/<factory>/incoming/<delivery date>/<machine>_<YYYYMMDD>.csv   one file per machine and day
@@ -127,6 +128,12 @@ def write_descriptions(config: SimulationConfig, plan: FactoryPlan, folder: Path
     _write_yaml(
         folder / "plant.yaml", plant,
         f"Simulated factory ({plan.industry}, shift pattern {plan.shift_pattern}); written by factoryhub simulate.",
+    )
+    from analytics.solutions.calendar import calendar_from_pattern  # the hub's calendar format, one way
+
+    _write_yaml(
+        folder / "calendar.yaml", calendar_from_pattern(SHIFT_PATTERNS[plan.shift_pattern]).model_dump(mode="json"),
+        f"When the factory produces (shift pattern {plan.shift_pattern}): factoryhub factory calendar; maintenance is planned outside it.",
     )
     gw = plan.gateway
     if gw.format == "long":
@@ -464,6 +471,7 @@ factoryhub simulate {options} --out DIR
 The same options give byte-identical files. Layout:
 
 - `<factory>/plant.yaml`, `mapping.yaml`, `events_mapping.yaml`: what to register and how the files map;
+- `<factory>/calendar.yaml`: when the factory produces (its shifts, Saturdays and public holidays);
 - `<factory>/incoming/<delivery date>/`: one CSV per machine and day, and the day's maintenance log
   (`events_YYYYMMDD.csv`), in the folder of the day they were delivered (some late, some twice);
 - `truth/<factory>/`: what really happened: `degradations.csv` (anomaly windows and the sensors
