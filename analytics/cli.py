@@ -538,6 +538,7 @@ def eval_fleet(
     train_every: Annotated[int, typer.Option(help="Retrain the failure models every this many days (0: anomaly monitor only).")] = 7,
     feedback_days: Annotated[int, typer.Option(help="Days (after the first week) on whose alerts the truth gives feedback; only later days are judged.")] = 0,
     workdir: Annotated[Path | None, typer.Option(help="Where the scratch simulation and hub go (default: the system temp dir).")] = None,
+    keep: Annotated[bool, typer.Option(help="Keep the simulation and hub under WORKDIR/fleet-<seed>/ to look at what was published.")] = False,
 ) -> None:
     """Simulate factories, live the whole daily pipeline through them day by day (score, retrain,
     predict, solve, alerts) and judge the published statuses, actions and alerts against the truth:
@@ -552,7 +553,10 @@ def eval_fleet(
             if isinstance(what, date):
                 bar.advance(task)
 
-        figures = evaluate_fleet(config, workdir=workdir, train_every_days=train_every, feedback_days=feedback_days, on_step=step)
+        try:
+            figures = evaluate_fleet(config, workdir=workdir, train_every_days=train_every, feedback_days=feedback_days, keep=keep, on_step=step)
+        except (FileExistsError, ValueError) as exc:
+            raise HubError(str(exc)) from exc
     table = Table("figure", "value", "target")
     targets = {"warned_ratio": ">= 0.9", "median_lead_h": ">= 48", "false_alerts_per_machine_month": "<= 0.5", "action_matches_mode": ">= 0.8", "healthy_normal_share": ">= 0.95"}
     for key in ("failures", "failures_all", "warned", "warned_ratio", "median_lead_h", "false_alerts", "false_alerts_per_machine_month", "action_matches_mode", "healthy_normal_share"):

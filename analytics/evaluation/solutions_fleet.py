@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 WARNING_STATUSES = ("warning", "critical")
+WARM_UP_DAYS = 7  # days lived before judging: the monitor needs a few days of running to fit a first model
 
 
 def _day_end(day: date, zone: ZoneInfo) -> datetime:
@@ -170,10 +171,9 @@ def live_fleet(
     ``anomaly``/``solutions``: settings other than the configured ones."""
     from pathlib import Path
 
-    from analytics.models.anomaly.scoring import score_day
+    from analytics.models.anomaly.scoring import day_bounds, score_day
     from analytics.models.failure.predict import predict_day
     from analytics.models.failure.training import train_factory
-    from analytics.models.anomaly.scoring import day_bounds
     from analytics.simulate.output import TRUTH_DIR, read_manifest
     from analytics.solutions.alerts import AlertBook
     from analytics.solutions.solve import read_health, solve_day
@@ -214,14 +214,18 @@ def evaluate_fleet(
     workdir: Any = None,
     train_every_days: int = 7,
     feedback_days: int = 0,
+    keep: bool = False,
     on_step: Any = None,
 ) -> dict[str, Any]:
     """Simulate ``config`` (a :class:`~analytics.simulate.plans.SimulationConfig`) into a scratch
     folder, ingest it and build the hourly features (both causal: a row depends on the past only,
     so doing them in one go gives what daily increments give), then live the days in order with
-    :func:`live_fleet` from the second day. ``feedback_days`` > 0: the truth gives feedback on the
-    alerts of that many days after the first week, and only the days after are judged (run once
-    with 0 and once with, say, 14 to see what feedback changes)."""
+    :func:`live_fleet` from the second day. Judged from the end of the first week
+    (:data:`WARM_UP_DAYS`: a new machine's monitor has no model on its first days), or, with
+    ``feedback_days`` > 0, after that many days of the truth's feedback on the alerts (run once
+    with 0 and once with, say, 14 to see what feedback changes). ``keep``: leave the simulation
+    and the hub in ``workdir`` (under ``fleet-<seed>/``) for a look at what the hub published."""
+    import contextlib
     import tempfile
     import time
     from pathlib import Path
@@ -233,7 +237,15 @@ def evaluate_fleet(
     from analytics.store.hub import Hub
 
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+    if keep:
+        kept = Path(workdir or ".") / f"fleet-{config.seed}"
+        if kept.exists():
+            raise FileExistsError(f"{kept} exists: remove it or choose another --workdir")
+        kept.mkdir(parents=True)
+        scratch: Any = contextlib.nullcontext(str(kept))
+    else:
+        scratch = tempfile.TemporaryDirectory(dir=workdir)
+    with scratch as tmp:
         sim = Path(tmp) / "sim"
         result = simulate_hub(config, sim, workers=1)
         hub = Hub.open(data_dir=Path(tmp) / "hub")
@@ -243,13 +255,11 @@ def evaluate_fleet(
             if on_step:
                 on_step(f"ingested {factory['factory_id']}")
         days = [config.start + timedelta(days=i) for i in range(1, config.days)]
-        feedback = judge = None
-        if feedback_days:
-            first = 7
-            if first + feedback_days >= len(days):
-                raise ValueError(f"{feedback_days} feedback days leave nothing to judge in {config.days} days")
-            feedback = (days[first], days[first + feedback_days - 1])
-            judge = (days[first + feedback_days], days[-1])
+        first = WARM_UP_DAYS
+        if first + feedback_days >= len(days):
+            raise ValueError(f"{config.days} days with {feedback_days} feedback days leave nothing to judge")
+        feedback = (days[first], days[first + feedback_days - 1]) if feedback_days else None
+        judge = (days[first + feedback_days], days[-1])
         figures = live_fleet(hub, sim, days, train_every_days=train_every_days, feedback_days=feedback, judge_days=judge, on_day=on_step)
     return {
         **figures,
@@ -257,6 +267,6 @@ def evaluate_fleet(
         "machines": config.factories * config.machines,
         "days": config.days,
         "seed": config.seed,
-        "judged_from": (judge or (days[0], days[-1]))[0].isoformat(),
+        "judged_from": judge[0].isoformat(),
         "seconds": round(time.perf_counter() - started, 1),
     }

@@ -27,6 +27,7 @@ from analytics.solutions.calendar import (
     describe_window,
     free_windows,
 )
+from analytics.solutions.health import STATUSES
 from analytics.solutions.knowledge import URGENCIES, Urgency
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STATUSES: Final[tuple[str, ...]] = ("normal", "watch", "warning", "critical")
 
 # Hours from now by which each urgency asks for the work. "immediate" is now; "within_24h" and
 # "within_week" say so; "next_planned_stop" has no date of its own, and 30 days bounds it because
