@@ -105,12 +105,22 @@ class SolutionSettings(BaseModel):
 
     watch_alarm_hours: float = Field(1.0, ge=0, description="Alarmed hours in a day that make a machine worth watching.")
     warning_alarm_hours: float = Field(
-        3.0, ge=0, description="Alarmed hours in a day that make a warning: a single alarmed hour is most often a passing disturbance."
+        2.0,
+        ge=0,
+        description="Alarmed hours in a day that make a warning: a single alarmed hour is most often a passing disturbance. "
+        "On the development fleet (simulator seed 8, 4 factories x 90 days) 1 / 2 / 3 h warned 96 / 92 / 90 % of failures "
+        "with 0.56 / 0.26 / 0.17 false alerts per machine-month.",
     )
     critical_alarm_days: int = Field(
         3, ge=1, description="Consecutive days with a warning-level alarm that make it critical: a fault that persists is growing."
     )
-    watch_probability: float = Field(0.3, gt=0, le=1, description="Failure probability within the horizon worth watching.")
+    watch_probability: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Failure probability within the horizon worth watching. Well above the base rate: on the development "
+        "fleet the typical machine-week carries 0.2-0.3, and 0.3 left healthy machines normal on only 93 % of days (0.5: 96 %).",
+    )
     warning_probability: float = Field(
         0.8,
         gt=0,
