@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
+import yaml
 from polars.testing import assert_frame_equal
 
 from analytics.config import AnomalySettings, SolutionSettings
@@ -32,6 +33,7 @@ from analytics.simulate import simulate_hub
 from analytics.simulate.output import TRUTH_DIR
 from analytics.simulate.plans import SimulationConfig
 from analytics.solutions.alerts import AlertBook
+from analytics.solutions.calendar import WorkingCalendar
 from analytics.solutions.health import HEALTH_SCHEMA, STATUSES
 from analytics.solutions.solve import read_health, read_priority, solution_store, solve_day
 from analytics.store.hub import Hub
@@ -198,7 +200,8 @@ def test_cli_solve(lived: tuple[Hub, dict[str, Any]], tmp_path: Path) -> None:
     assert cli("solve", "--factory", "nobody", "--date", DAYS[0].isoformat()).returncode == 1
 
 
-def test_cli_alerts_calendar_and_consequences(lived: tuple[Hub, dict[str, Any]], tmp_path: Path) -> None:
+def test_cli_alerts_calendar_and_consequences(simulated: tuple[Path, Path], lived: tuple[Hub, dict[str, Any]], tmp_path: Path) -> None:
+    sim, _ = simulated
     hub, _ = lived
     factory, other = sorted(f.factory_id for f in hub.registry.factories())
     env = {**os.environ, "FACTORYHUB_DATA_DIR": str(hub.settings.data_dir), "COLUMNS": "200", "PYTHONPATH": str(ROOT)}
@@ -221,9 +224,9 @@ def test_cli_alerts_calendar_and_consequences(lived: tuple[Hub, dict[str, Any]],
     given = last_json(cli("alert", "feedback", "--factory", factory, "--alert", target["alert_id"], "--user", "lee", "--verdict", "true_problem", "--mode", target["mode"] if target["mode"] != "unknown" else "clogging"))
     assert given["verdict"] == "true_problem"
     assert AlertBook(hub, factory).feedback().filter(pl.col("alert_id") == target["alert_id"]).height == 1
-    # Calendar: the default until set; a bad range is refused with the value named.
+    # Calendar: the simulated factory's shifts (calendar.yaml, applied at ingest); a bad range is refused with the value named.
     shown = last_json(cli("factory", "calendar", "--factory", factory))["calendar"]
-    assert shown["shifts"] == [["08:00", "18:00"]]
+    assert shown == WorkingCalendar.model_validate(yaml.safe_load((sim / factory / "calendar.yaml").read_text(encoding="utf-8"))).model_dump(mode="json")
     set_ = last_json(cli("factory", "calendar", "--factory", factory, "--shift", "06:00-14:00", "--shift", "14:00-22:00", "--saturday", "08:00-12:00"))
     assert set_["calendar"]["shifts"] == [["06:00", "14:00"], ["14:00", "22:00"]] and set_["calendar"]["saturday"] == [["08:00", "12:00"]]
     wrong = cli("factory", "calendar", "--factory", factory, "--shift", "25:00-26:00")
