@@ -544,8 +544,9 @@ def test_latest_verdict_feeds_spans_and_confirmed_problems(book: AlertBook) -> N
         "machine_id": pl.String,
         "start_day": pl.Date,
         "end_day": pl.Date,
+        "given_at": pl.Datetime("us", "UTC"),
     }
-    assert spans.rows() == [("CNC-01", D0, day(3))]
+    assert spans.rows() == [("CNC-01", D0, day(3), at(4, 2))]
     assert book.false_alarm_spans(machine_id="PUMP-02").height == 0
 
     problems = book.confirmed_problems()
@@ -571,7 +572,7 @@ def test_empty_frames_have_their_schema(book: AlertBook) -> None:
     assert (
         book.feedback().height == 0 and book.feedback().schema["latest"] == pl.Boolean
     )
-    assert book.false_alarm_spans().columns == ["machine_id", "start_day", "end_day"]
+    assert book.false_alarm_spans().columns == ["machine_id", "start_day", "end_day", "given_at"]
     assert book.confirmed_problems().schema["day"] == pl.Date
 
 

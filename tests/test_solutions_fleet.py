@@ -240,6 +240,36 @@ def test_cli_alerts_calendar_and_consequences(simulated: tuple[Path, Path], live
     assert cli("machine", "consequence", "--factory", factory, "--machine", machine, "--criticality", "9").returncode == 1
 
 
+def test_false_alarm_feedback_makes_the_monitor_relearn_those_days(lived: tuple[Hub, dict[str, Any]], tmp_path: Path) -> None:
+    """The fast half of the feedback loop: a false-alarm verdict on an alert un-flags its days for
+    training and forces a refit (reason ``feedback``) when the next day is scored; its machine then
+    needs more alarmed hours for a warning."""
+    from analytics.models.anomaly.scoring import score_day
+    from analytics.solutions.solve import recent_false_alarms
+    from analytics.store.models import ModelStore
+
+    source, _ = lived
+    shutil.copytree(source.settings.data_dir, tmp_path / "hub")
+    hub = Hub.open(data_dir=tmp_path / "hub")
+    day = DAYS[-1]
+    candidates = [
+        (f.factory_id, a) for f in hub.registry.factories() for a in AlertBook(hub, f.factory_id).alerts(status=["open", "acknowledged", "resolved"])
+        if a.last_day < day - timedelta(days=1)
+    ]  # fmt: skip
+    assert candidates
+    factory, alert = candidates[-1]
+    book = AlertBook(hub, factory)
+    book.give_feedback(alert.alert_id, "false_alarm", user="park")
+    assert recent_false_alarms(book, day, 90) == {alert.machine_id: 1}
+    run = score_day(hub, factory, day)
+    assert run.refitted.get(alert.machine_id) == "feedback"
+    card = ModelStore(hub, factory).latest_card("anomaly", alert.machine_id)
+    assert card["reason"] == "feedback"
+    health = solve_day(hub, factory, day)
+    assert health.machines == len(hub.registry.machines(factory))
+
+
+@pytest.mark.slow
 def test_feedback_on_two_weeks_lowers_false_alarms_without_losing_detections(simulated: tuple[Path, Path], tmp_path: Path) -> None:
     """A sensitive monitor (threshold at the 99th percentile of healthy scores, a warning from one
     alarmed hour) lived twice over the same weeks: without feedback, and with the truth's verdict

@@ -278,6 +278,7 @@ _SPAN_SCHEMA: Final = {
     "machine_id": pl.String,
     "start_day": pl.Date,
     "end_day": pl.Date,
+    "given_at": pl.Datetime("us", "UTC"),
 }
 _PROBLEM_SCHEMA: Final = {
     "machine_id": pl.String,
@@ -705,13 +706,15 @@ class AlertBook:
 
     def false_alarm_spans(self, machine_id: str | None = None) -> pl.DataFrame:
         """Days (opened_day..last_day) of each alert whose latest verdict is a false alarm: windows
-        the anomaly detector should treat as normal."""
+        the anomaly detector should treat as normal; ``given_at``: when the verdict was given (a
+        model fitted before it has not learned them yet)."""
         latest = self._latest(machine_id).filter(pl.col("verdict") == "false_alarm")
         return (
             latest.select(
                 "machine_id",
                 pl.col("opened_day").alias("start_day"),
                 pl.col("last_day").alias("end_day"),
+                "given_at",
             )
             .sort("machine_id", "start_day", "end_day")
             .cast(_SPAN_SCHEMA)

@@ -99,8 +99,10 @@ def score_day(hub: Hub, factory_id: str, day: date, settings: AnomalySettings | 
     faults = detect_factory_faults(hub, factory_id, day_start - FAULT_HISTORY, day_end)
     faults = faults.filter((pl.col("end") > day_start) & (pl.col("start") < day_end))
     past = store.read("scores", history_start, day - timedelta(days=1)).collect()
-    past = _with_feedback(hub, factory_id, past, reader.factory.timezone, day)
-    false_until = _false_alarm_ends(past)
+    spans = _false_alarm_spans(hub, factory_id, day)
+    past = _with_feedback(past, spans, reader.factory.timezone)
+    # A model fitted before a person said its alarms were false has not learned those windows.
+    told_at = dict(spans.filter(pl.col("end_day") >= history_start).group_by("machine_id").agg(pl.col("given_at").max()).iter_rows())
     rules = features.rules()
     run = ScoreRun(factory_id, day, faults=faults.height)
 
@@ -125,7 +127,7 @@ def score_day(hub: Hub, factory_id: str, day: date, settings: AnomalySettings | 
         model = _load(models, machine_id, day_start)
         rule = rules.get(machine_id)
         # Windows a person marked as false alarms are normal: a model fitted before them must learn them.
-        relearn = model is not None and machine_id in false_until and model.fitted_until < false_until[machine_id]
+        relearn = model is not None and machine_id in told_at and model.fitted_at < told_at[machine_id]
         model, refitted, scores = monitor_day(
             model, matrix, events, machine_id, day_start, day_end, settings,
             flagged=flagged, excluded=excluded, prior_above=prior, load_sensor=rule.sensor if rule else None,
@@ -153,35 +155,28 @@ def score_day(hub: Hub, factory_id: str, day: date, settings: AnomalySettings | 
     return run
 
 
-def _with_feedback(hub: Hub, factory_id: str, past: pl.DataFrame, timezone: str, day: date) -> pl.DataFrame:
-    """``past`` scores plus ``false_alarm``: the window lies on a day that an alert, marked a false
-    alarm by a person, covered (only feedback on days before ``day``: the day's own alerts are
-    not out yet)."""
+def _false_alarm_spans(hub: Hub, factory_id: str, day: date) -> pl.DataFrame:
+    """Days of alerts a person marked as false alarms, that began before ``day`` (the day's own
+    alerts are not out yet): machine_id, start_day, end_day, given_at."""
     from analytics.solutions.alerts import AlertBook  # solutions builds on scoring, not the reverse
 
-    if past.height == 0:
+    return AlertBook(hub, factory_id).false_alarm_spans().filter(pl.col("start_day") < day)
+
+
+def _with_feedback(past: pl.DataFrame, spans: pl.DataFrame, timezone: str) -> pl.DataFrame:
+    """``past`` scores plus ``false_alarm``: the window lies on a day that a false-alarm span covers."""
+    if past.height == 0 or spans.height == 0:
         return past.with_columns(pl.lit(False).alias("false_alarm"))
-    spans = AlertBook(hub, factory_id).false_alarm_spans().filter(pl.col("start_day") < day)
     local = pl.col("window_start").dt.convert_time_zone(timezone).dt.date()
-    if spans.height == 0:
-        return past.with_columns(pl.lit(False).alias("false_alarm"))
     marked = (
         past.select("machine_id", "window_start", local.alias("_day"))
-        .join(spans, on="machine_id")
+        .join(spans.select("machine_id", "start_day", "end_day"), on="machine_id")
         .filter((pl.col("_day") >= pl.col("start_day")) & (pl.col("_day") <= pl.col("end_day")))
         .select("machine_id", "window_start")
         .unique()
         .with_columns(pl.lit(True).alias("false_alarm"))
     )
     return past.join(marked, on=["machine_id", "window_start"], how="left").with_columns(pl.col("false_alarm").fill_null(False))
-
-
-def _false_alarm_ends(past: pl.DataFrame) -> dict[str, datetime]:
-    """Per machine, the end of the last window marked a false alarm."""
-    marked = past.filter(pl.col("false_alarm"))
-    if marked.height == 0:
-        return {}
-    return dict(marked.group_by("machine_id").agg(pl.col("window_end").max()).iter_rows())
 
 
 def read_scores(hub: Hub, factory_id: str, start: date | None = None, end: date | None = None, settings: AnomalySettings | None = None) -> pl.LazyFrame:
