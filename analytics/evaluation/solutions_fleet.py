@@ -21,13 +21,21 @@ plant manager cares about, measured on the simulator's degradations (``truth/<fa
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
-WARNING_STATUSES = ("warning", "critical")
+from analytics.solutions.health import WARNING_STATUSES
+
+if TYPE_CHECKING:
+    from analytics.config import AnomalySettings, SolutionSettings
+    from analytics.simulate.plans import SimulationConfig
+    from analytics.store.hub import Hub
+
 WARM_UP_DAYS = 7  # days lived before judging: the monitor needs a few days of running to fit a first model
 
 
@@ -121,7 +129,7 @@ def summarise(counts: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def truth_feedback(hub: Any, factory_id: str, day: date, degradations: pl.DataFrame, timezone: str, *, grace_days: int = 1) -> dict[str, int]:
+def truth_feedback(hub: Hub, factory_id: str, day: date, degradations: pl.DataFrame, timezone: str, *, grace_days: int = 1) -> dict[str, int]:
     """Play the plant manager who inspects every alert updated on ``day`` and says what was found,
     from the simulator's truth: a true problem (with the mode of the degradation under way) when
     the alert's days overlap a degradation of the machine, else a false alarm. Each alert gets
@@ -131,7 +139,8 @@ def truth_feedback(hub: Any, factory_id: str, day: date, degradations: pl.DataFr
     zone = ZoneInfo(timezone)
     book = AlertBook(hub, factory_id)
     given = {"true_problem": 0, "false_alarm": 0}
-    judged = set(book.feedback().get_column("alert_id").to_list()) if book.feedback().height else set()
+    given_on = book.feedback()
+    judged = set(given_on.get_column("alert_id").to_list()) if given_on.height else set()
     for alert in book.alerts(since=day):
         if alert.alert_id in judged or alert.last_day != day:
             continue
@@ -150,17 +159,17 @@ def truth_feedback(hub: Any, factory_id: str, day: date, degradations: pl.DataFr
 
 
 def live_fleet(
-    hub: Any,
-    sim_dir: Any,
+    hub: Hub,
+    sim_dir: Path | str,
     days: list[date],
     *,
     train_every_days: int = 7,
     train_from_day: int = 21,
     feedback_days: tuple[date, date] | None = None,
     judge_days: tuple[date, date] | None = None,
-    anomaly: Any = None,
-    solutions: Any = None,
-    on_day: Any = None,
+    anomaly: AnomalySettings | None = None,
+    solutions: SolutionSettings | None = None,
+    on_day: Callable[[date], None] | None = None,
 ) -> dict[str, Any]:
     """Live the factories of a simulation through ``days`` as the daily run would, each day and
     factory in order: score anomalies, (re)train the failure models every ``train_every_days``
@@ -169,8 +178,6 @@ def live_fleet(
     judge the solutions of ``judge_days`` (first, last; default all) against the truth
     (:func:`judge_solutions`). ``train_every_days=0`` never trains a failure model (anomaly only).
     ``anomaly``/``solutions``: settings other than the configured ones."""
-    from pathlib import Path
-
     from analytics.models.anomaly.scoring import day_bounds, score_day
     from analytics.models.failure.predict import predict_day
     from analytics.models.failure.training import train_factory
@@ -209,13 +216,13 @@ def live_fleet(
 
 
 def evaluate_fleet(
-    config: Any,
+    config: SimulationConfig,
     *,
-    workdir: Any = None,
+    workdir: Path | str | None = None,
     train_every_days: int = 7,
     feedback_days: int = 0,
     keep: bool = False,
-    on_step: Any = None,
+    on_step: Callable[[object], None] | None = None,
 ) -> dict[str, Any]:
     """Simulate ``config`` (a :class:`~analytics.simulate.plans.SimulationConfig`) into a scratch
     folder, ingest it and build the hourly features (both causal: a row depends on the past only,
@@ -228,7 +235,6 @@ def evaluate_fleet(
     import contextlib
     import tempfile
     import time
-    from pathlib import Path
 
     from analytics.demo import build_factory
     from analytics.evaluation.fleet import FAR_FUTURE

@@ -4,9 +4,23 @@
 (``knowledge_base.yaml``) and the matcher that picks its rules from observed sensor deviations.
 :mod:`analytics.solutions.calendar` holds each factory's working calendar and the production stops
 it leaves for maintenance; :mod:`analytics.solutions.priority` ranks the machines that need work by
-expected loss and plans each into a stop before its deadline.
+expected loss and plans each into a stop before its deadline. :mod:`analytics.solutions.alerts`
+keeps the alerts and the feedback on them; :mod:`analytics.solutions.health` turns a day's scores
+into each machine's status, evidence and action, and :mod:`analytics.solutions.solve` runs it all
+for a factory's day.
 """
 
+from analytics.solutions.alerts import (
+    SEVERITIES,
+    SYSTEM_CLEARED,
+    VERDICTS,
+    Alert,
+    AlertBook,
+    AlertCandidate,
+    AlertSettings,
+    AlertStateError,
+    DayOutcome,
+)
 from analytics.solutions.calendar import (
     DEFAULT_CALENDAR,
     WorkingCalendar,
@@ -22,6 +36,7 @@ from analytics.solutions.knowledge import (
     ANY_MACHINE,
     CONTRADICTION_PENALTY,
     FAILURE_MODE_LABELS,
+    UNKNOWN_MODE,
     URGENCIES,
     URGENCY_LABELS,
     Evidence,
@@ -49,10 +64,20 @@ __all__ = [
     "DEFAULT_DOWNTIME_H",
     "FAILURE_MODE_LABELS",
     "RISK_FLOOR",
+    "SEVERITIES",
+    "SYSTEM_CLEARED",
+    "UNKNOWN_MODE",
     "URGENCIES",
     "URGENCY_DEADLINE_HOURS",
     "URGENCY_LABELS",
+    "VERDICTS",
+    "Alert",
+    "AlertBook",
+    "AlertCandidate",
+    "AlertSettings",
+    "AlertStateError",
     "Consequence",
+    "DayOutcome",
     "Evidence",
     "KnowledgeBase",
     "KnowledgeBaseError",
@@ -71,33 +96,4 @@ __all__ = [
     "public_holidays",
     "set_calendar",
     "set_consequence",
-]
-
-# Alerts for plant managers and the feedback on them (analytics.solutions.alerts).
-from analytics.solutions.alerts import (
-    SEVERITIES,
-    STATUSES,
-    SYSTEM_CLEARED,
-    UNKNOWN_MODE,
-    VERDICTS,
-    Alert,
-    AlertBook,
-    AlertCandidate,
-    AlertSettings,
-    AlertStateError,
-    DayOutcome,
-)
-
-__all__ += [
-    "SEVERITIES",
-    "STATUSES",
-    "SYSTEM_CLEARED",
-    "UNKNOWN_MODE",
-    "VERDICTS",
-    "Alert",
-    "AlertBook",
-    "AlertCandidate",
-    "AlertSettings",
-    "AlertStateError",
-    "DayOutcome",
 ]

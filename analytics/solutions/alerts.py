@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from analytics.errors import HubError, NotFoundError
 from analytics.schemas import validate_factory_id, validate_machine_id
+from analytics.solutions.knowledge import UNKNOWN_MODE
 from analytics.store.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,6 @@ STATUSES: Final[tuple[Status, ...]] = ("open", "acknowledged", "resolved")
 # Least to most severe, so a severity's index is its rank.
 SEVERITIES: Final[tuple[Severity, ...]] = ("watch", "warning", "critical")
 VERDICTS: Final[tuple[Verdict, ...]] = ("true_problem", "false_alarm")
-# The mode of a candidate no knowledge-base rule explained.
-UNKNOWN_MODE: Final = "unknown"
 # Who resolved an alert whose problem went away on its own.
 SYSTEM_CLEARED: Final = "system:cleared"
 

@@ -30,20 +30,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from analytics.config import SolutionSettings
-from analytics.solutions.knowledge import FAILURE_MODE_LABELS, URGENCY_LABELS, Evidence, KnowledgeBase, Match, match
+from analytics.solutions.knowledge import FAILURE_MODE_LABELS, UNKNOWN_MODE, URGENCY_LABELS, Evidence, KnowledgeBase, Match, match
 
 log = logging.getLogger(__name__)
 
 STATUSES = ("normal", "watch", "warning", "critical")
+WARNING_STATUSES = ("warning", "critical")  # statuses that open (or keep open) an alert
 STATUS_LABELS: dict[str, dict[str, str]] = {
     "ko": {"normal": "정상", "watch": "관찰", "warning": "경고", "critical": "위험"},
     "en": {"normal": "normal", "watch": "watch", "warning": "warning", "critical": "critical"},
 }
-UNKNOWN_MODE = "unknown"
 ALARM_HOURS_SCALE = 8.0  # alarmed hours that take the anomaly side of the index to 1 - 1/e
 RUNNING_SHARE = 0.5  # an hour counts as running (for evidence) when the machine ran at least half of it
 
@@ -157,7 +158,7 @@ def _alarm_drivers(today: pl.DataFrame) -> pl.DataFrame:
 
 def _alarm_streak(scores: pl.DataFrame, day_start: datetime, timezone: str, hours: float) -> pl.DataFrame:
     """Consecutive local days, ending with the day processed, with at least ``hours`` alarmed."""
-    today = day_start.astimezone(_zone(timezone)).date()
+    today = day_start.astimezone(ZoneInfo(timezone)).date()
     per_day = (
         scores.group_by("machine_id", "_date")
         .agg((pl.col("_h") * pl.col("alarm")).sum().alias("h"))
@@ -172,12 +173,6 @@ def _alarm_streak(scores: pl.DataFrame, day_start: datetime, timezone: str, hour
         .group_by("machine_id")
         .agg(pl.col("unbroken").cum_min().sum().cast(pl.Int64).alias("alarm_days"))
     )
-
-
-def _zone(timezone: str) -> Any:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(timezone)
 
 
 def sensor_evidence(
@@ -417,10 +412,9 @@ def assess(
     gave on its recent alerts (they raise the alarm hours a warning needs).
 
     ``machines``: machine_id, machine_type of every machine to assess; ``anomaly``: from
-    :func:`anomaly_state`; ``risk``: each machine's latest failure-risk row of the day (may be
-    empty: no failure model yet); ``evidence``: from :func:`sensor_evidence`."""
-    risk_cols = ["machine_id", "probability", "horizon_hours", "ttf_median_h", "ttf_p10_h", "reason_en", "reason_ko", "model_id", "note"]
-    risk = risk.select(risk_cols) if risk.height else pl.DataFrame(schema={c: pl.String() if c in ("machine_id", "reason_en", "reason_ko", "model_id", "note") else pl.Float64() for c in risk_cols})
+    :func:`anomaly_state`; ``risk``: each machine's latest failure-risk row of the day
+    (:data:`~analytics.models.failure.predict.RISK_SCHEMA`; no rows without a failure model); ``evidence``: from :func:`sensor_evidence`."""
+    risk = risk.select("machine_id", "probability", "horizon_hours", "ttf_median_h", "ttf_p10_h", "reason_en", "reason_ko", "model_id", "note")
     frame = (
         machines.select("machine_id", "machine_type")
         .join(anomaly, on="machine_id", how="left")

@@ -15,6 +15,7 @@ must say so and show the evidence instead of inventing a cause.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -37,6 +38,7 @@ Urgency = Literal["immediate", "within_24h", "within_week", "next_planned_stop"]
 Language = Literal["ko", "en"]
 
 ANY_MACHINE = "any"
+UNKNOWN_MODE = "unknown"  # the failure mode of a finding no rule explains
 DEFAULT_PATH_NAME = "knowledge_base.yaml"
 
 # Urgencies from most to least pressing, so callers can sort or escalate.
@@ -221,6 +223,13 @@ class KnowledgeBase(BaseModel):
         kb = cls.from_text(text, source=where)
         log.debug("loaded %d knowledge-base rules from %s", len(kb.rules), where)
         return kb
+
+    @classmethod
+    @functools.cache
+    def shipped(cls) -> KnowledgeBase:
+        """The knowledge base shipped with the hub, read and validated once per process (the
+        daily run solves every factory with it)."""
+        return cls.load()
 
     @classmethod
     def from_text(cls, text: str, *, source: str = "<text>") -> KnowledgeBase:

@@ -28,11 +28,11 @@ from analytics.config import SolutionSettings, get_settings
 from analytics.errors import NotFoundError
 from analytics.features import MACHINE_HEALTH, FeatureStore
 from analytics.models.anomaly.scoring import day_bounds, read_scores, score_store
-from analytics.models.failure.predict import latest_risk, read_risk
+from analytics.models.failure.predict import RISK_SCHEMA, latest_risk, read_risk
 from analytics.schemas import validate_factory_id
 from analytics.solutions.alerts import AlertBook, AlertCandidate, AlertSettings, DayOutcome
 from analytics.solutions.calendar import get_calendar
-from analytics.solutions.health import HEALTH_SCHEMA, anomaly_state, assess, sensor_evidence
+from analytics.solutions.health import EVIDENCE_SCHEMA, HEALTH_SCHEMA, WARNING_STATUSES, anomaly_state, assess, sensor_evidence
 from analytics.solutions.knowledge import KnowledgeBase
 from analytics.solutions.priority import get_consequences, priority_list
 from analytics.store.dated import DatedTables
@@ -42,7 +42,6 @@ from analytics.store.reader import FactoryReader
 log = logging.getLogger(__name__)
 
 TABLES = ("health", "priority")
-ALERT_STATUSES = ("warning", "critical")  # statuses that open (or keep open) an alert
 
 
 def solution_store(hub: Hub, factory_id: str) -> DatedTables:
@@ -69,12 +68,9 @@ class SolveRun:
 def alert_candidates(health: pl.DataFrame, day: date) -> list[AlertCandidate]:
     """An alert candidate for every machine in warning or critical status."""
     candidates = []
-    for row in health.filter(pl.col("status").is_in(ALERT_STATUSES)).iter_rows(named=True):
-        details = {
-            k: row[k]
-            for k in ("rule_id", "health_index", "probability", "alarm_hours", "alarm_days", "urgency", "reason_en", "reason_ko", "action_en", "action_ko")
-        }
-        details["evidence_json"] = row["evidence_json"]
+    keys = ("rule_id", "health_index", "probability", "alarm_hours", "alarm_days", "urgency", "reason_en", "reason_ko", "action_en", "action_ko", "evidence_json")
+    for row in health.filter(pl.col("status").is_in(WARNING_STATUSES)).iter_rows(named=True):
+        details = {k: row[k] for k in keys}
         candidates.append(AlertCandidate(machine_id=row["machine_id"], mode=row["failure_mode"], severity=row["status"], day=day, details=details))
     return candidates
 
@@ -114,7 +110,7 @@ def solve_day(
     history = day - timedelta(days=settings.baseline_days + 1)
     scores = read_scores(hub, factory_id, history, day).collect()
     risk_day = read_risk(hub, factory_id, day, day).collect()
-    risk = latest_risk(risk_day) if risk_day.height else risk_day
+    risk = latest_risk(risk_day) if risk_day.height else pl.DataFrame(schema=RISK_SCHEMA)
     features = FeatureStore(hub, factory_id)
     sensor = features.read(MACHINE_HEALTH, "1h", "sensor", history, day).collect()
     machine = features.read(MACHINE_HEALTH, "1h", "machine", history, day).collect()
@@ -128,10 +124,10 @@ def solve_day(
         units.setdefault(s.sensor, s.unit)
 
     anomaly = anomaly_state(scores, day_start, day_end, timezone, settings)
-    evidence = sensor_evidence(sensor, machine, scores, day_start, day_end, settings) if sensor.height else pl.DataFrame()
+    evidence = sensor_evidence(sensor, machine, scores, day_start, day_end, settings) if sensor.height else pl.DataFrame(schema=EVIDENCE_SCHEMA)
     book = AlertBook(hub, factory_id)
     false_alarms = recent_false_alarms(book, day, settings.feedback_days)
-    health = assess(day, machines, anomaly, risk, evidence, knowledge or KnowledgeBase.load(), units, settings, false_alarms)
+    health = assess(day, machines, anomaly, risk, evidence, knowledge or KnowledgeBase.shipped(), units, settings, false_alarms)
     priority = priority_list(health, get_consequences(hub, factory_id), get_calendar(hub, factory_id), now=day_end, timezone=timezone)
     solution_store(hub, factory_id).write(day, {"health": health, "priority": priority}, settings=settings.model_dump(mode="json"))
     outcome = book.apply_day(day, alert_candidates(health, day), settings=alert_settings or AlertSettings())
