@@ -67,3 +67,46 @@ def write_file(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+# --- a small simulated hub lived day by day through the whole pipeline --------------------------
+# Built once per test session (about half a minute) and shared by the dashboard, view and report
+# tests. Tests that change it (alerts acknowledged, feedback given) work on a copy (`lived_copy`).
+LIVED_FACTORIES = ("hanbit-01", "daeyang-02")
+
+
+@pytest.fixture(scope="session")
+def lived_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Data folder of a hub holding 2 simulated factories x 4 machines x 24 days (20-minute
+    samples, seed 5, failures twice the default rate, model sharing on), each day processed in
+    order by :func:`analytics.pipeline.process_day`; the simulation itself is in ``../sim``."""
+    from datetime import timedelta
+
+    from analytics.demo import build_factory
+    from analytics.evaluation.fleet import FAR_FUTURE
+    from analytics.pipeline import process_day
+    from analytics.simulate import simulate_hub
+    from analytics.simulate.plans import SimulationConfig
+
+    root = tmp_path_factory.mktemp("lived")
+    config = SimulationConfig(factories=2, machines=4, days=24, seed=5, interval="20min", timezone="Asia/Seoul", failure_rate=2.0)
+    result = simulate_hub(config, root / "sim", workers=1)
+    hub = Hub.open(data_dir=root / "hub")
+    factories = [f["factory_id"] for f in result.factories]
+    assert tuple(factories) == LIVED_FACTORIES
+    for factory_id in factories:
+        build_factory(hub, root / "sim" / factory_id, now=FAR_FUTURE)
+        hub.registry.set_model_sharing(factory_id, True)
+    for i in range(config.days):
+        for factory_id in factories:
+            process_day(hub, factory_id, config.start + timedelta(days=i))
+    return root / "hub"
+
+
+@pytest.fixture
+def lived_copy(lived_dir: Path, tmp_path: Path) -> Hub:
+    """A private copy of the lived hub, for tests that change it."""
+    import shutil
+
+    shutil.copytree(lived_dir, tmp_path / "lived")
+    return Hub.open(data_dir=tmp_path / "lived")

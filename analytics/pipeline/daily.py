@@ -1,0 +1,109 @@
+"""One factory's day through the analytics stages, in the order the data flows.
+
+:func:`process_day` is a plain function of (hub, factory, local day): build the day's 1-hour
+features, score anomalies, retrain the failure models when they are due, predict failure risk and
+write the day's solutions (health, priorities, alerts). Every stage stores its output per local
+date and replaces it atomically, so running a day again gives the same result and duplicates
+nothing. The demo builder lives its simulated days through it, and the scheduled daily run calls
+it per factory (fanned out per factory, it is the unit a cluster runs).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from analytics.config import HubSettings
+from analytics.models.anomaly.scoring import day_bounds
+from analytics.store.hub import Hub
+from analytics.store.models import ModelStore
+from analytics.store.reader import FactoryReader
+
+log = logging.getLogger(__name__)
+
+STAGES = ("features", "score", "train", "predict", "solve")
+
+
+@dataclass
+class FactoryDay:
+    """What one factory's day did: per stage, its seconds and a short summary."""
+
+    factory_id: str
+    day: date
+    seconds: dict[str, float] = field(default_factory=dict)
+    summary: dict[str, str] = field(default_factory=dict)
+    trained: bool = False
+
+
+def training_due(hub: Hub, factory_id: str, day: date, settings: HubSettings | None = None) -> bool:
+    """Whether the factory's failure models should be (re)trained at the end of ``day``.
+
+    Due when the newest failure model was fitted on data that ends ``failure.retrain_days`` or
+    more before the day's end. Before any model exists (a young factory, or one whose models were
+    all refused), on the day the factory reaches ``min_training_days`` local days of readings and
+    every ``failure.retrain_days`` after: a training that found too little to learn from is not
+    repeated every day.
+    """
+    from analytics.models.failure.training import KIND
+
+    settings = settings or hub.settings
+    reader = FactoryReader(hub, factory_id)
+    _, day_end = day_bounds(day, reader.factory.timezone)
+    cards = ModelStore(hub, reader.factory_id).cards(KIND)
+    fitted = [datetime.fromisoformat(c["fitted_until"]) for c in cards if "fitted_until" in c]
+    fitted = [f for f in fitted if f <= day_end]
+    if fitted:
+        return day_end - max(fitted) >= timedelta(days=settings.failure.retrain_days)
+    history = sum(1 for d in reader.dates("readings") if d <= day)
+    return history >= settings.min_training_days and (history - settings.min_training_days) % settings.failure.retrain_days == 0
+
+
+def process_day(hub: Hub, factory_id: str, day: date, *, train: bool | None = None, settings: HubSettings | None = None) -> FactoryDay:
+    """Features, anomaly scores, failure training (when due, or as ``train`` says), failure risk
+    and solutions of one factory's local ``day`` (see the module doc). Raises what a stage raises;
+    the stages already done keep their (complete, per-date) outputs."""
+    from analytics.features import build_features
+    from analytics.models.anomaly.scoring import score_day
+    from analytics.models.failure.predict import predict_day
+    from analytics.models.failure.training import train_factory
+    from analytics.solutions.solve import solve_day
+
+    settings = settings or hub.settings
+    run = FactoryDay(factory_id, day)
+    timezone = hub.registry.factory(factory_id).timezone
+
+    started = time.perf_counter()
+    features = build_features(hub, factory_id, [day], window=settings.anomaly.window)
+    run.seconds["features"] = time.perf_counter() - started
+    run.summary["features"] = f"{features.readings:,} readings -> {features.sensor_rows:,} sensor windows"
+
+    started = time.perf_counter()
+    scored = score_day(hub, factory_id, day, settings.anomaly)
+    run.seconds["score"] = time.perf_counter() - started
+    run.summary["score"] = f"{scored.machines} machines, {scored.alarms} alarmed windows, {len(scored.refitted)} refits"
+
+    started = time.perf_counter()
+    run.trained = training_due(hub, factory_id, day, settings) if train is None else train
+    if run.trained:
+        results = train_factory(hub, factory_id, until=day_bounds(day, timezone)[1], settings=settings.failure)
+        promoted = sum(1 for r in results if r.status == "promoted")
+        run.summary["train"] = f"{len(results)} machine types, {promoted} promoted"
+    else:
+        run.summary["train"] = "not due"
+    run.seconds["train"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    risk = predict_day(hub, factory_id, day)
+    run.seconds["predict"] = time.perf_counter() - started
+    run.summary["predict"] = f"{risk.height} hourly risk rows"
+
+    started = time.perf_counter()
+    solved = solve_day(hub, factory_id, day, settings.solutions)
+    run.seconds["solve"] = time.perf_counter() - started
+    statuses = ", ".join(f"{n} {s}" for s, n in solved.statuses.items())
+    opened = len(solved.alerts.opened) if solved.alerts else 0
+    run.summary["solve"] = f"{statuses}; {opened} alerts opened"
+    log.info("%s %s: %s", factory_id, day, "; ".join(f"{k}: {v}" for k, v in run.summary.items()))
+    return run
