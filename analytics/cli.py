@@ -37,6 +37,7 @@ bench_app = typer.Typer(help="Benchmarks: print one JSON line of figures last.",
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 features_app = typer.Typer(help="Machine-health features over the lake.", no_args_is_help=True)
 alert_app = typer.Typer(help="A factory's alerts: list, acknowledge, resolve, give feedback.", no_args_is_help=True)
+user_app = typer.Typer(help="Dashboard accounts: add, list, change passwords, disable, remove.", no_args_is_help=True)
 eval_app = typer.Typer(help="Evaluate detectors on public benchmarks: print one JSON line of figures last.", no_args_is_help=True)
 app.add_typer(factory_app, name="factory")
 app.add_typer(machine_app, name="machine")
@@ -46,6 +47,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(features_app, name="features")
 app.add_typer(eval_app, name="eval")
 app.add_typer(alert_app, name="alert")
+app.add_typer(user_app, name="user")
 
 console = Console()
 # Errors go to stderr as plain text: no markup (file names may hold brackets) and no wrapping
@@ -981,6 +983,96 @@ def alert_feedback(
     except (ValueError, TypeError) as exc:  # a bad verdict, mode or user name: the user's input
         raise HubError(str(exc)) from exc
     print(json.dumps({"alert_id": alert, "feedback_id": feedback_id, "verdict": verdict}))
+
+
+# --- dashboard users ---------------------------------------------------------------------------
+_PASSWORD_STDIN_HELP = "Read the password from the first line of standard input (for scripts) instead of asking for it."
+
+
+def _password(password_stdin: bool) -> str:
+    """The new password: asked for twice without echo, or the first line of stdin. Never an
+    argument: those show in ``ps`` and in shell history."""
+    if not password_stdin:
+        return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise HubError("--password-stdin: no password on the first line of standard input")
+    return line
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument(help="User name (lower case letters, digits, '.', '-' and '_').")],
+    role: Annotated[str, typer.Option(help="plant_manager, engineer (both of one factory) or admin (all factories).")],
+    factory: Annotated[str | None, typer.Option(help="The user's factory (not for an admin).")] = None,
+    name: Annotated[str, typer.Option(help="Display name; default the user name.")] = "",
+    language: Annotated[str | None, typer.Option(help="ko or en; default the factory's (Korean in Korean time zones).")] = None,
+    email: Annotated[str | None, typer.Option(help="E-mail address, for sign-in through the identity provider.")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help=_PASSWORD_STDIN_HELP)] = False,
+) -> None:
+    """Create a dashboard account; the password is asked for (hidden, twice)."""
+    from analytics.store.users import UserBook
+
+    book = UserBook(_hub())
+    book.check_new(username, role=role, factory_id=factory, display_name=name, language=language, email=email)  # before asking for a password
+    user = book.add(username, _password(password_stdin), role=role, factory_id=factory, display_name=name, language=language, email=email)
+    console.print(f"added user [bold]{escape(user.username)}[/]: {user.role}" + (f" of {user.factory_id}" if user.factory_id else " (all factories)"))
+
+
+@user_app.command("list")
+def user_list(factory: Annotated[str | None, typer.Option(help="Only this factory's users.")] = None) -> None:
+    """List dashboard accounts (never their password hashes)."""
+    from analytics.store.users import UserBook
+
+    table = Table("user", "name", "role", "factory", "language", "e-mail", "created", "last sign-in", "status")
+    for u in UserBook(_hub()).users(factory):
+        table.add_row(
+            u.username, escape(u.display_name), u.role, u.factory_id or "(all)", u.language or "(default)", escape(u.email or ""),
+            u.created_at, u.last_login_at or "never", "disabled" if u.disabled else "active",
+        )  # fmt: skip
+    console.print(table)
+
+
+@user_app.command("passwd")
+def user_passwd(
+    username: Annotated[str, typer.Argument(help="User name.")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help=_PASSWORD_STDIN_HELP)] = False,
+) -> None:
+    """Set a new password (also lifts a lock-out after failed sign-ins)."""
+    from analytics.store.users import UserBook
+
+    book = UserBook(_hub())
+    book.user(username)  # an unknown name fails before the prompt
+    book.set_password(username, _password(password_stdin))
+    console.print(f"password of [bold]{escape(username)}[/] changed")
+
+
+@user_app.command("disable")
+def user_disable(
+    username: Annotated[str, typer.Argument(help="User name.")],
+    enable: Annotated[bool, typer.Option("--enable", help="Allow the account to sign in again.")] = False,
+) -> None:
+    """Stop an account signing in (kept, with its history); --enable allows it again."""
+    from analytics.store.users import UserBook
+
+    UserBook(_hub()).disable(username, disabled=not enable)
+    console.print(f"user [bold]{escape(username)}[/] {'enabled' if enable else 'disabled'}")
+
+
+@user_app.command("remove")
+def user_remove(
+    username: Annotated[str, typer.Argument(help="User name.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a dashboard account."""
+    from analytics.store.users import UserBook
+
+    book = UserBook(_hub())
+    book.user(username)
+    if not yes and not typer.confirm(f"Delete user {username} permanently?"):
+        raise typer.Exit(1)
+    book.remove(username)
+    console.print(f"removed user {escape(username)}")
 
 
 @features_app.command("build")

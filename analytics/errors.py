@@ -21,6 +21,16 @@ class AlreadyExistsError(HubError):
     """Registering something that is already there."""
 
 
+class AuthError(HubError, ValueError):
+    """A dashboard account that cannot be created or changed as asked: an unknown role or
+    language, a factory where the role takes none (or none where it needs one), a password that
+    is too short.
+
+    Signing in never raises it: :meth:`analytics.store.users.UserBook.authenticate` answers None
+    for every failure, so a caller cannot tell an unknown user from a wrong password.
+    """
+
+
 class InputFileError(HubError):
     """A file that cannot be read at all (as opposed to bad rows, which are quarantined)."""
 

@@ -27,14 +27,17 @@ from analytics.errors import InputFileError, InvalidIdentifierError
 FACTORY_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
 MACHINE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 SENSOR_NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+# Dashboard user names: lower case like factory ids (so "Kim" and "kim" are never two accounts),
+# plus '.' for "kim.minsu"; 2-64 characters. No '@', ':' or spaces: a name is never mistaken for an
+# e-mail address or for the "system:" actors the alerts reserve.
+USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+_ID_CHARACTERS = "letters, digits, '-' and '_' only; no paths, dots, spaces or quotes"
 
 
-def _check(pattern: re.Pattern[str], kind: str, value: object) -> str:
+def _check(pattern: re.Pattern[str], kind: str, value: object, characters: str = _ID_CHARACTERS) -> str:
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise InvalidIdentifierError(
-            f"invalid {kind} {value!r}: must match {pattern.pattern} "
-            "(letters, digits, '-' and '_' only; no paths, dots, spaces or quotes)"
-        )
+        raise InvalidIdentifierError(f"invalid {kind} {value!r}: must match {pattern.pattern} ({characters})")
     return value
 
 
@@ -51,6 +54,16 @@ def validate_machine_id(value: object) -> str:
 def validate_sensor_name(value: object) -> str:
     """Return ``value`` if it is a valid sensor name, else raise :class:`InvalidIdentifierError`."""
     return _check(SENSOR_NAME_PATTERN, "sensor name", value)
+
+
+def validate_username(value: object) -> str:
+    """Return ``value`` if it is a valid dashboard user name, else raise :class:`InvalidIdentifierError`."""
+    return _check(
+        USERNAME_PATTERN,
+        "user name",
+        value,
+        "2-64 lower case letters, digits, '.', '-' and '_', starting with a letter or digit",
+    )
 
 
 def validate_timezone(value: str) -> str:

@@ -126,6 +126,33 @@ CREATE TABLE IF NOT EXISTS alert_feedback (
     given_by TEXT NOT NULL,
     given_at TEXT NOT NULL
 );
+-- Dashboard sign-in (analytics.store.users): people, their role and factory, argon2id hashes.
+-- The roles and languages are checked in Python (one vocabulary); the table keeps the invariant
+-- that matters for tenancy: an admin belongs to no factory, everyone else to exactly one.
+CREATE TABLE IF NOT EXISTS users (
+    username TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL DEFAULT '',
+    role TEXT NOT NULL,
+    factory_id TEXT REFERENCES factories(factory_id) ON DELETE CASCADE,
+    language TEXT,
+    email TEXT,
+    password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    last_login_at TEXT,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    CHECK ((role = 'admin') = (factory_id IS NULL))
+);
+CREATE INDEX IF NOT EXISTS users_by_factory ON users (factory_id);
+CREATE UNIQUE INDEX IF NOT EXISTS users_by_email ON users (email) WHERE email IS NOT NULL;
+-- Failed sign-ins of the last minutes, for throttling across processes. Keyed by a digest of the
+-- name typed (people type passwords into the name field); factory_id is the user's, if known.
+CREATE TABLE IF NOT EXISTS login_failures (
+    user_key TEXT NOT NULL,
+    factory_id TEXT REFERENCES factories(factory_id) ON DELETE CASCADE,
+    failed_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_by_key ON login_failures (user_key, failed_at);
+CREATE INDEX IF NOT EXISTS login_failures_by_time ON login_failures (failed_at);
 """
 
 
@@ -256,7 +283,7 @@ class Registry:
         validate_factory_id(factory_id)
         with self._connect() as con:
             for table in (
-                "alert_feedback", "alerts", "machine_consequences", "factory_calendars",
+                "login_failures", "users", "alert_feedback", "alerts", "machine_consequences", "factory_calendars",
                 "sensor_days", "ingest_runs", "model_sharing", "sensors", "machines", "factories",
             ):  # fmt: skip
                 con.execute(f"DELETE FROM {table} WHERE factory_id = ?", (factory_id,))  # noqa: S608
