@@ -22,12 +22,12 @@ import logging
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import polars as pl
 
@@ -125,9 +125,12 @@ class _Staging:
                     Path(file).unlink(missing_ok=True)
 
 
-def _existing(hub: Hub, factory_id: str, table: str, staging: _Staging, days: list[str], machines: list[str], columns: list[str]) -> pl.DataFrame | None:
-    """Rows already stored (committed or staged by this run) on these dates for these machines."""
-    files = hub.lake.snapshot_files(factory_id, table, dates=days) + staging.files(table, days)
+def existing_rows(
+    hub: Hub, factory_id: str, table: str, days: list[str], machines: list[str], columns: list[str], staged: Sequence[str] = ()
+) -> pl.DataFrame | None:
+    """Rows already stored on these dates for these machines: committed, or in the ``staged``
+    files of the running ingest (a preview, which stages nothing, passes none)."""
+    files = hub.lake.snapshot_files(factory_id, table, dates=days) + list(staged)
     if not files:
         return None
     return (
@@ -176,7 +179,15 @@ def _split_duplicates(good: pl.DataFrame, key: list[str], existing: pl.DataFrame
     return new, dup, con
 
 
-def _quarantine_rows(bad: pl.DataFrame, factory_id: str, ingest_id: str, source: str, sha: str, tz: str, now: datetime) -> pl.DataFrame:
+def split_events(good: pl.DataFrame, existing: pl.DataFrame | None) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(new events, exact duplicates, conflicts with ``__reason`` and ``__reason_column``) of a
+    chunk's valid events, against earlier rows of the file and ``existing`` (:func:`existing_rows`)."""
+    new, dup, conflicts = _split_duplicates(good, list(EVENTS_KEY), existing, "text")
+    return new, dup, conflicts.with_columns(pl.lit("text").alias(REASON_COLUMN))
+
+
+def quarantine_rows(bad: pl.DataFrame, factory_id: str, ingest_id: str, source: str, sha: str, tz: str, now: datetime) -> pl.DataFrame:
+    """Failing rows as the quarantine table holds them; ``raw`` is the cell as read (value, else text)."""
     raw_value = pl.coalesce(
         pl.col(VALUE_RAW).cast(pl.String) if VALUE_RAW in bad.columns else pl.lit(None, pl.String),
         pl.col("value").cast(pl.String) if "value" in bad.columns else pl.lit(None, pl.String),
@@ -292,6 +303,66 @@ def ingest_file(
     return result
 
 
+class PreparedChunk(NamedTuple):
+    """One chunk of a file after reading, shaping and validating (which need no lake state)."""
+
+    rows: int  # file rows in the chunk
+    good: pl.DataFrame  # readings: __sid, ts, value, __row; events: the shaped columns + machine_id
+    bad: pl.DataFrame  # failing rows with __reason and __reason_column
+    shaped: Shaped | None  # readings only: the shaped chunk (source column names, blank cells)
+
+
+def validation_tables(hub: Hub, factory_id: str) -> tuple[pl.DataFrame, pl.Series]:
+    """The registry's sensors as :func:`~analytics.ingest.validate.sensor_table` and its machine
+    ids: what every row of the factory's files is validated against."""
+    registered = pl.DataFrame(
+        [vars(s) for s in hub.registry.sensors(factory_id)],
+        schema={"factory_id": pl.String, "machine_id": pl.String, "sensor": pl.String, "unit": pl.String, "min_value": pl.Float64, "max_value": pl.Float64, "interval_s": pl.Float64},
+    )
+    machines = pl.Series([m.machine_id for m in hub.registry.machines(factory_id)], dtype=pl.String)
+    return sensor_table(registered), machines
+
+
+def prepare_chunks(
+    path: Path,
+    mapping: ImportMapping,
+    sensors: pl.DataFrame,
+    machines: pl.Series,
+    tz: str,
+    now: datetime,
+    future_tolerance_s: float,
+    chunk_rows: int,
+) -> Iterator[PreparedChunk]:
+    """Read, shape and validate the file chunk by chunk: the one code path of ingest and preview,
+    so a preview says exactly what an ingest will quarantine and why.
+
+    Raises :class:`InputFileError` for a file that cannot be read (possibly after earlier chunks).
+    """
+    repeated = RepeatedHours()  # a repeated daylight-saving hour may straddle chunks
+    for chunk in read_chunks(path, mapping, chunk_rows):
+        if mapping.table == "readings":
+            shaped = shape_readings(chunk, mapping, str(path))
+            checked = validate_readings(shaped, mapping, sensors, tz, now, future_tolerance_s, repeated)
+            bad = reason_messages(checked.filter(pl.col(CODE).is_not_null()), shaped)
+            good = checked.filter(pl.col(CODE).is_null()).select(SID, "ts", "value", ROW)
+            yield PreparedChunk(chunk.height, good, bad, shaped)
+        else:
+            checked = shape_events(chunk, mapping, str(path), tz, now, future_tolerance_s, machines, repeated)
+            bad = checked.filter(pl.col(REASON).is_not_null())
+            good = checked.filter(pl.col(REASON).is_null()).with_columns(pl.col(MACHINE).alias("machine_id"))
+            yield PreparedChunk(chunk.height, good, bad, None)
+
+
+# A reason's kind: its text without the quoted value, bracketed range or number it names.
+_REASON_DETAIL = r" '.*'$| \(.*\)$| \[.*\]$| [-0-9.e+]+$"
+
+
+def count_reasons(bad: pl.DataFrame, into: dict[str, int]) -> None:
+    """Add the failing rows' counts per reason kind (as in :attr:`IngestResult.reasons`) to ``into``."""
+    for reason, count in bad.group_by(pl.col(REASON).str.replace(_REASON_DETAIL, "")).len().iter_rows():
+        into[reason] = into.get(reason, 0) + count
+
+
 KEY = "__key"
 
 
@@ -308,11 +379,11 @@ class _Run:
     files, and only where a new chunk overlaps their time ranges)."""
 
     ranges: pl.DataFrame  # SID, lo, hi
-    staged: Future[list[AddAction]]
+    staged: Future[list[AddAction]] | None  # None: nothing on disk (a preview), rows always kept
     rows: pl.DataFrame | None  # KEY, value, sorted by KEY
 
 
-class _ReadingsDedupe:
+class ReadingsDedupe:
     """De-duplicates readings on (sensor id, ts) against earlier chunks of the file and the lake.
 
     Memory stays bounded: earlier chunks leave their per-sensor time ranges behind, and their keys
@@ -320,6 +391,7 @@ class _ReadingsDedupe:
     is looked up in the kept keys, or makes just the overlapping sensors of older chunks be read
     back from their staged files.
     Lookups are binary searches in sorted Int128 keys (which hash slowly but compare fast).
+    A preview stages nothing to read back: its chunks' keys all stay in memory (24 bytes a reading).
     """
 
     def __init__(self, hub: Hub, factory_id: str, sensors: pl.DataFrame, memory_budget: int) -> None:
@@ -363,6 +435,7 @@ class _ReadingsDedupe:
             if run.rows is not None:
                 yield run.rows
                 continue
+            assert run.staged is not None  # only runs with staged files give up their rows
             files = [str(self.hub.lake.table_path(self.factory_id, "readings") / a.path) for a in run.staged.result()]
             wanted = self.sensors.join(overlap.select(SID), on=SID).select(SID, "machine_id", "sensor")
             yield self._read(files, wanted, overlap.get_column("lo").min(), overlap.get_column("hi").max())
@@ -389,18 +462,19 @@ class _ReadingsDedupe:
                 stored = stored.scatter(where + lo, run.get_column("value").gather(at.gather(where)))
         return stored
 
-    def remember(self, new: pl.DataFrame, staged: Future[list[AddAction]]) -> None:
+    def remember(self, new: pl.DataFrame, staged: Future[list[AddAction]] | None) -> None:
         """Record the rows a chunk stored (``new`` from :meth:`split`, with its keys) and their files.
 
         The keys of the most recent chunks stay in memory up to ``memory_budget`` readings
-        (24 bytes each); older chunks are re-read from their files if ever needed.
+        (24 bytes each); older chunks are re-read from their files if ever needed. Without
+        ``staged`` files (a preview) the keys stay in memory whatever the budget.
         """
         ranges = new.group_by(SID).agg(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi"))
         keys = new.select(KEY, "value")
         self.runs.append(_Run(ranges, staged, keys))
         held = 0
         for run in reversed(self.runs):
-            if run.rows is not None:
+            if run.rows is not None and run.staged is not None:
                 held += run.rows.height
                 if held > self.memory_budget:
                     run.rows = None
@@ -458,6 +532,17 @@ class _ReadingsDedupe:
         # ``new`` keeps its keys for remember(); the caller drops them before writing.
         return new, firsts.drop(KEY), dup.drop(KEY), con.drop(KEY)
 
+    def classify(
+        self, good: pl.DataFrame, days: list[str], shaped: Shaped, mapping: ImportMapping
+    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """:meth:`split`, with the conflicts named for quarantine: machine, sensor and the source
+        column (``__column`` and ``__reason_column``) their values came from."""
+        new, distinct, dup, conflicts = self.split(good, days)
+        conflicts = conflicts.with_columns(sensor_names(self.sensors, MACHINE, SENSOR))
+        column = pl.col(SENSOR).replace_strict(shaped.value_columns, default=mapping.value_column)
+        conflicts = conflicts.with_columns(column.alias(COLUMN), column.alias(REASON_COLUMN))
+        return new, distinct, dup, conflicts
+
 
 def _run(
     hub: Hub,
@@ -473,37 +558,16 @@ def _run(
     lake, settings = hub.lake, hub.settings
     source, ingest_id = path.name, run.ingest_id
     table = mapping.table
-    registered = pl.DataFrame(
-        [vars(s) for s in hub.registry.sensors(factory_id)],
-        schema={"factory_id": pl.String, "machine_id": pl.String, "sensor": pl.String, "unit": pl.String, "min_value": pl.Float64, "max_value": pl.Float64, "interval_s": pl.Float64},
-    )
-    sensors = sensor_table(registered)
-    machines = pl.Series([m.machine_id for m in hub.registry.machines(factory_id)], dtype=pl.String)
+    sensors, machines = validation_tables(hub, factory_id)
     result = IngestResult(source, table, "ok", ingest_id)
     quality = QualityAccumulator(sensors, tz, settings.flatline_min_samples)
     # Keys of up to eight chunks stay in memory (about 190 MB at the default chunk size).
-    dedupe = _ReadingsDedupe(hub, factory_id, sensors, memory_budget=8 * settings.ingest_chunk_rows)
+    dedupe = ReadingsDedupe(hub, factory_id, sensors, memory_budget=8 * settings.ingest_chunk_rows)
     reasons: dict[str, int] = {}
     tol = settings.future_tolerance.total_seconds()
     table_root = lake.table_path(factory_id, table)
     q_root = lake.table_path(factory_id, "quarantine")
-    repeated = RepeatedHours()
-
-    def prepared() -> Iterator[tuple[int, pl.DataFrame, pl.DataFrame, Shaped | None]]:
-        """(rows read, good rows, failing rows with reasons, the shaped chunk for readings) per
-        chunk: reading, shaping and validating, which need no lake state."""
-        for chunk in read_chunks(path, mapping, settings.ingest_chunk_rows):
-            if table == "readings":
-                shaped = shape_readings(chunk, mapping, str(path))
-                checked = validate_readings(shaped, mapping, sensors, tz, now, tol, repeated)
-                bad = reason_messages(checked.filter(pl.col(CODE).is_not_null()), shaped)
-                good = checked.filter(pl.col(CODE).is_null()).select(SID, "ts", "value", ROW)
-                yield chunk.height, good, bad, shaped
-            else:
-                checked = shape_events(chunk, mapping, str(path), tz, now, tol, machines, repeated)
-                bad = checked.filter(pl.col(REASON).is_not_null())
-                good = checked.filter(pl.col(REASON).is_null()).with_columns(pl.col(MACHINE).alias("machine_id"))
-                yield chunk.height, good, bad, None
+    prepared = prepare_chunks(path, mapping, sensors, machines, tz, now, tol, settings.ingest_chunk_rows)
 
     # Three stages overlap on the machine's cores: the next chunk is read and validated in a
     # background thread, and the previous chunk's Parquet files are written in another, while this
@@ -516,32 +580,32 @@ def _run(
         def flush_quarantine() -> None:
             sha = result.file_sha256 = run.begin()
             if quarantined:
-                rows = _quarantine_rows(pl.concat(quarantined, how="diagonal_relaxed"), factory_id, ingest_id, source, sha, tz, now)
+                rows = quarantine_rows(pl.concat(quarantined, how="diagonal_relaxed"), factory_id, ingest_id, source, sha, tz, now)
                 staged = lake.stage(factory_id, "quarantine", _new_quarantine(hub, factory_id, rows), ingest_id)
                 staging.record("quarantine", q_root, staged)
                 quarantined.clear()
 
         try:
-            for rows, good, bad, shaped in _prefetch(prepared()):
+            for rows, good, bad, shaped in prefetch(prepared):
                 result.rows_read += rows
-                days = _days(good, tz)
+                days = chunk_days(good, tz)
                 if shaped is not None:
-                    new, distinct, dup, conflicts = dedupe.split(good, days)
-                    conflicts = conflicts.with_columns(_sensor_names(sensors, MACHINE, SENSOR))
-                    conflicts = conflicts.with_columns(
-                        pl.col(SENSOR).replace_strict(shaped.value_columns, default=mapping.value_column).alias(COLUMN)
-                    )
-                    new_rows = new.drop(KEY).with_columns(_sensor_names(sensors, "machine_id", "sensor"))
+                    new, distinct, dup, conflicts = dedupe.classify(good, days, shaped, mapping)
+                    new_rows = new.drop(KEY).with_columns(sensor_names(sensors, "machine_id", "sensor"))
                     # Quality counts need nothing from later chunks: computed on the writer thread.
                     writes_done.append(writer.submit(quality.add_blank, shaped.blank_cells))
                     writes_done.append(writer.submit(quality.add_chunk, distinct, new, dup, bad, conflicts))
-                    bad = pl.concat([bad, conflicts.with_columns(pl.col(COLUMN).alias(REASON_COLUMN))], how="diagonal_relaxed")
+                    bad = pl.concat([bad, conflicts], how="diagonal_relaxed")
                 else:
                     machines_here = good.get_column("machine_id").unique().to_list()
-                    existing = _existing(hub, factory_id, table, staging, days, machines_here, [*EVENTS_KEY, "text"]) if good.height else None
-                    new, dup, conflicts = _split_duplicates(good, list(EVENTS_KEY), existing, "text")
+                    existing = (
+                        existing_rows(hub, factory_id, table, days, machines_here, [*EVENTS_KEY, "text"], staging.files(table, days))
+                        if good.height
+                        else None
+                    )
+                    new, dup, conflicts = split_events(good, existing)
                     new_rows = new
-                    bad = pl.concat([bad, conflicts.with_columns(pl.lit("text").alias(REASON_COLUMN))], how="diagonal_relaxed")
+                    bad = pl.concat([bad, conflicts], how="diagonal_relaxed")
                 if bad.height:
                     quarantined.append(bad)  # staged once the file's hash is known
                     if sum(q.height for q in quarantined) >= settings.ingest_chunk_rows:
@@ -560,8 +624,7 @@ def _run(
                 result.accepted += new.height
                 result.duplicate += dup.height
                 result.quarantined += bad.height
-                for reason, count in bad.group_by(pl.col(REASON).str.replace(r" '.*'$| \(.*\)$| \[.*\]$| [-0-9.e+]+$", "")).len().iter_rows():
-                    reasons[reason] = reasons.get(reason, 0) + count
+                count_reasons(bad, reasons)
                 if progress is not None:
                     progress(rows)
         except BaseException:
@@ -590,7 +653,7 @@ def _run(
     return result
 
 
-def _sensor_names(sensors: pl.DataFrame, machine: str, sensor: str) -> list[pl.Expr]:
+def sensor_names(sensors: pl.DataFrame, machine: str, sensor: str) -> list[pl.Expr]:
     """Machine id and sensor name of each row's ``__sid`` (a lookup, not a join)."""
     sids = sensors.get_column(SID)
     return [
@@ -599,7 +662,7 @@ def _sensor_names(sensors: pl.DataFrame, machine: str, sensor: str) -> list[pl.E
     ]
 
 
-def _prefetch(items: Iterator[_T], depth: int = 1) -> Iterator[_T]:
+def prefetch(items: Iterator[_T], depth: int = 1) -> Iterator[_T]:
     """Iterate ``items`` in a background thread, ``depth`` items ahead; re-raises its errors."""
     buffer: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -635,7 +698,7 @@ def _prefetch(items: Iterator[_T], depth: int = 1) -> Iterator[_T]:
         thread.join()
 
 
-def _days(good: pl.DataFrame, tz: str) -> list[str]:
+def chunk_days(good: pl.DataFrame, tz: str) -> list[str]:
     """Local dates from the chunk's first to its last row: the partitions it may collide with."""
     if good.height == 0:
         return []
