@@ -1175,9 +1175,12 @@ def demo_build(
     days: Annotated[int, typer.Option(help="Simulated days, ending yesterday.")] = 30,
     machines: Annotated[int, typer.Option(help="Machines per simulated factory.")] = 8,
     seed: Annotated[int, typer.Option(help="Simulation seed.")] = 7,
+    live: Annotated[bool, typer.Option(help="Live every ingested day through the daily pipeline (features, models, solutions).")] = True,
 ) -> None:
-    """Build the demo hub: simulate factories up to yesterday (or take --samples) and ingest them."""
-    from analytics.demo import build_demo, simulate_demo
+    """Build the demo hub: simulate factories up to yesterday (or take --samples), ingest them, live
+    their days through the daily pipeline as the factories would have, and create demo accounts."""
+    from analytics.demo import CREDENTIALS_FILE, build_demo, demo_accounts, simulate_demo, unlived_days
+    from analytics.pipeline import DayOutcome, live_days
 
     hub = _hub()
     if samples is None:
@@ -1194,6 +1197,35 @@ def demo_build(
             f"[bold]{factory_id}[/]: {len(results)} files ({skipped} already ingested), "
             f"{readings:,} new readings, {events:,} new events"
         )
+    factory_ids = list(built)
+    failed: list[DayOutcome] = []
+    if live:
+        for factory_id in factory_ids:
+            hub.registry.set_model_sharing(factory_id, True)  # the demo's factories learn from each other
+        todo = {f: unlived_days(hub, f) for f in factory_ids}
+        with _progress("factory-days") as bar:
+            task = bar.add_task("daily pipeline", total=sum(map(len, todo.values())))
+
+            def step(outcome: DayOutcome) -> None:
+                bar.update(task, advance=1, description=f"daily pipeline {outcome.day} {outcome.factory_id}")
+                if outcome.status != "ok":
+                    failed.append(outcome)
+
+            run_id, outcomes = live_days(hub, todo, kind="demo", on_day=step)
+        console.print(f"lived {len(outcomes)} factory-days through the daily pipeline (run {run_id}, {len(failed)} failed)")
+        for outcome in failed:
+            err.print(f"{outcome.factory_id} {outcome.day}: {outcome.stage} failed: {outcome.error}", markup=False, highlight=False)
+    accounts = demo_accounts(hub, factory_ids)
+    # Passwords go to the owner-only file, not the terminal: build output ends up in CI and shell logs.
+    table = Table(title="demo sign-in (new passwords on every build)")
+    for column in ("user", "role", "factory"):
+        table.add_column(column)
+    for account in accounts:
+        table.add_row(account.username, account.role, account.factory_id or "(all)")
+    console.print(table)
+    console.print(f"passwords: {Path(hub.settings.data_dir) / CREDENTIALS_FILE} (readable by you only)")
+    if failed:
+        raise typer.Exit(1)
 
 
 def _first_error(exc: ValidationError) -> str:

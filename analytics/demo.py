@@ -18,8 +18,11 @@ content it has already ingested, and registering a plant again only updates it.
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -185,3 +188,68 @@ def simulate_demo(settings: HubSettings, *, factories: int = 3, days: int = 30, 
         return out
     simulate_hub(config, out, force=True)
     return out
+
+
+def unlived_days(hub: Hub, factory_id: str) -> list[date]:
+    """The factory's days with readings that have no solutions yet, in order: what the demo still
+    has to live through the daily pipeline (a rebuild lives only the new ones)."""
+    from analytics.solutions.solve import solution_store
+    from analytics.store.reader import FactoryReader
+
+    solved = set(solution_store(hub, factory_id).dates())
+    return [d for d in FactoryReader(hub, factory_id).dates("readings") if d not in solved]
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    """A demo sign-in; the password is new on every build."""
+
+    username: str
+    password: str
+    role: str
+    factory_id: str | None
+
+
+CREDENTIALS_FILE = "demo-credentials.txt"
+
+
+def demo_accounts(hub: Hub, factory_ids: list[str]) -> list[DemoAccount]:
+    """Create (or reset the password of) the demo's accounts: a hub admin, and a plant manager
+    and an engineer per factory, each with a fresh random password. The demo hub is for trying
+    the dashboard, so these are written to ``data_dir/demo-credentials.txt`` (readable by its
+    owner only); a real hub creates its accounts with ``factoryhub user add``."""
+    from analytics.store.users import UserBook
+
+    book = UserBook(hub)
+    wanted = [DemoAccount("admin", "", "admin", None)]
+    for factory_id in factory_ids:
+        wanted += [DemoAccount(f"{factory_id}-manager", "", "plant_manager", factory_id), DemoAccount(f"{factory_id}-engineer", "", "engineer", factory_id)]
+    accounts = []
+    for account in wanted:
+        password = secrets.token_urlsafe(12)
+        try:
+            existing = book.user(account.username)
+        except LookupError:
+            existing = None
+        if existing is not None and (existing.role != account.role or existing.factory_id != account.factory_id):
+            book.remove(account.username)  # a demo account of another shape: start it afresh
+            existing = None
+        if existing is None:
+            book.add(account.username, password, role=account.role, factory_id=account.factory_id)
+        else:
+            book.set_password(account.username, password)
+            book.disable(account.username, False)
+        accounts.append(DemoAccount(account.username, password, account.role, account.factory_id))
+    write_credentials(Path(hub.settings.data_dir) / CREDENTIALS_FILE, accounts)
+    return accounts
+
+
+def write_credentials(path: Path, accounts: list[DemoAccount]) -> None:
+    """The demo accounts as a small table, created with mode 0600 and replaced atomically."""
+    lines = [f"{'user':<28} {'password':<18} {'role':<14} factory"]
+    lines += [f"{a.username:<28} {a.password:<18} {a.role:<14} {a.factory_id or '(all)'}" for a in accounts]
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)

@@ -31,6 +31,15 @@ class AuthError(HubError, ValueError):
     """
 
 
+class StageError(HubError):
+    """A stage of one factory's day failed (:func:`analytics.pipeline.process_day`); names the
+    factory, the day and the stage, the cause is chained."""
+
+    def __init__(self, factory_id: str, day: object, stage: str, cause: BaseException) -> None:
+        self.factory_id, self.day, self.stage = factory_id, day, stage
+        super().__init__(f"{factory_id} {day}: {stage} failed: {type(cause).__name__}: {cause}")
+
+
 class InputFileError(HubError):
     """A file that cannot be read at all (as opposed to bad rows, which are quarantined)."""
 

@@ -275,6 +275,23 @@ def test_demo_build_simulates_up_to_yesterday_and_is_idempotent(tmp_path: Path) 
         last_local = stored[1].astimezone(ZoneInfo("Asia/Seoul")).date()
         assert (last_local - start).days == 1  # two days: start and start + 1 = yesterday
     assert (datetime.now(ZoneInfo("Asia/Seoul")).date() - start).days == 2  # so the last day is Seoul's yesterday
+    # every day lived through the daily pipeline, in one demo run that ended ok
+    from analytics.demo import CREDENTIALS_FILE
+    from analytics.pipeline import RunLog
+    from analytics.solutions.solve import solution_store
+
+    for factory_id in factories:
+        assert solution_store(hub, factory_id).dates() == [start, start + timedelta(days=1)]
+    runs = RunLog(hub).runs()
+    assert runs[["kind", "status", "factories", "failed"]].rows() == [("demo", "ok", 2, 0)]
+    assert RunLog(hub).results(runs["run_id"][0]).height == 4
+    credentials = (data_dir / CREDENTIALS_FILE).read_text(encoding="utf-8")
+    assert "hanbit-01-manager" in credentials and "daeyang-02-engineer" in credentials
+    password = credentials.splitlines()[1].split()[1]
+    assert password not in proc.stdout and password not in proc.stderr  # passwords only in the owner's file
+
     second = _cli(*args, data_dir=data_dir)
     assert second.returncode == 0, second.stderr
     assert "0 new readings" in second.stdout and "simulated" in second.stderr
+    assert "lived 0 factory-days" in second.stdout  # nothing new to live
+    assert (data_dir / CREDENTIALS_FILE).read_text(encoding="utf-8") != credentials  # passwords reset

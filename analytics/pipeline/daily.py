@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from analytics.config import HubSettings
+from analytics.errors import StageError
 from analytics.models.anomaly.scoring import day_bounds
 from analytics.store.hub import Hub
 from analytics.store.models import ModelStore
@@ -60,10 +63,25 @@ def training_due(hub: Hub, factory_id: str, day: date, settings: HubSettings | N
     return history >= settings.min_training_days and (history - settings.min_training_days) % settings.failure.retrain_days == 0
 
 
+@contextmanager
+def _stage(run: FactoryDay, name: str) -> Iterator[None]:
+    """Time a stage into ``run.seconds``; a failure becomes a :class:`StageError` naming it."""
+    started = time.perf_counter()
+    try:
+        yield
+    except StageError:
+        raise
+    except Exception as exc:
+        raise StageError(run.factory_id, run.day, name, exc) from exc
+    finally:
+        run.seconds[name] = time.perf_counter() - started
+
+
 def process_day(hub: Hub, factory_id: str, day: date, *, train: bool | None = None, settings: HubSettings | None = None) -> FactoryDay:
     """Features, anomaly scores, failure training (when due, or as ``train`` says), failure risk
-    and solutions of one factory's local ``day`` (see the module doc). Raises what a stage raises;
-    the stages already done keep their (complete, per-date) outputs."""
+    and solutions of one factory's local ``day`` (see the module doc). A failing stage raises
+    :class:`~analytics.errors.StageError` (naming it, the cause chained); the stages already done
+    keep their (complete, per-date) outputs."""
     from analytics.features import build_features
     from analytics.models.anomaly.scoring import score_day
     from analytics.models.failure.predict import predict_day
@@ -74,36 +92,31 @@ def process_day(hub: Hub, factory_id: str, day: date, *, train: bool | None = No
     run = FactoryDay(factory_id, day)
     timezone = hub.registry.factory(factory_id).timezone
 
-    started = time.perf_counter()
-    features = build_features(hub, factory_id, [day], window=settings.anomaly.window)
-    run.seconds["features"] = time.perf_counter() - started
-    run.summary["features"] = f"{features.readings:,} readings -> {features.sensor_rows:,} sensor windows"
+    with _stage(run, "features"):
+        features = build_features(hub, factory_id, [day], window=settings.anomaly.window)
+        run.summary["features"] = f"{features.readings:,} readings -> {features.sensor_rows:,} sensor windows"
 
-    started = time.perf_counter()
-    scored = score_day(hub, factory_id, day, settings.anomaly)
-    run.seconds["score"] = time.perf_counter() - started
-    run.summary["score"] = f"{scored.machines} machines, {scored.alarms} alarmed windows, {len(scored.refitted)} refits"
+    with _stage(run, "score"):
+        scored = score_day(hub, factory_id, day, settings.anomaly)
+        run.summary["score"] = f"{scored.machines} machines, {scored.alarms} alarmed windows, {len(scored.refitted)} refits"
 
-    started = time.perf_counter()
-    run.trained = training_due(hub, factory_id, day, settings) if train is None else train
-    if run.trained:
-        results = train_factory(hub, factory_id, until=day_bounds(day, timezone)[1], settings=settings.failure)
-        promoted = sum(1 for r in results if r.status == "promoted")
-        run.summary["train"] = f"{len(results)} machine types, {promoted} promoted"
-    else:
-        run.summary["train"] = "not due"
-    run.seconds["train"] = time.perf_counter() - started
+    with _stage(run, "train"):
+        run.trained = training_due(hub, factory_id, day, settings) if train is None else train
+        if run.trained:
+            results = train_factory(hub, factory_id, until=day_bounds(day, timezone)[1], settings=settings.failure)
+            promoted = sum(1 for r in results if r.status == "promoted")
+            run.summary["train"] = f"{len(results)} machine types, {promoted} promoted"
+        else:
+            run.summary["train"] = "not due"
 
-    started = time.perf_counter()
-    risk = predict_day(hub, factory_id, day)
-    run.seconds["predict"] = time.perf_counter() - started
-    run.summary["predict"] = f"{risk.height} hourly risk rows"
+    with _stage(run, "predict"):
+        risk = predict_day(hub, factory_id, day)
+        run.summary["predict"] = f"{risk.height} hourly risk rows"
 
-    started = time.perf_counter()
-    solved = solve_day(hub, factory_id, day, settings.solutions)
-    run.seconds["solve"] = time.perf_counter() - started
-    statuses = ", ".join(f"{n} {s}" for s, n in solved.statuses.items())
-    opened = len(solved.alerts.opened) if solved.alerts else 0
-    run.summary["solve"] = f"{statuses}; {opened} alerts opened"
+    with _stage(run, "solve"):
+        solved = solve_day(hub, factory_id, day, settings.solutions)
+        statuses = ", ".join(f"{n} {s}" for s, n in solved.statuses.items())
+        opened = len(solved.alerts.opened) if solved.alerts else 0
+        run.summary["solve"] = f"{statuses}; {opened} alerts opened"
     log.info("%s %s: %s", factory_id, day, "; ".join(f"{k}: {v}" for k, v in run.summary.items()))
     return run

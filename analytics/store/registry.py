@@ -153,6 +153,30 @@ CREATE TABLE IF NOT EXISTS login_failures (
 );
 CREATE INDEX IF NOT EXISTS login_failures_by_key ON login_failures (user_key, failed_at);
 CREATE INDEX IF NOT EXISTS login_failures_by_time ON login_failures (failed_at);
+-- Pipeline runs (analytics.pipeline.runs): one row per run, one per factory in it. A run spans
+-- factories, so the run row names none; each factory's result is removed with its factory.
+CREATE TABLE IF NOT EXISTS pipeline_runs (
+    run_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    day TEXT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,
+    factories INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS pipeline_run_factories (
+    run_id TEXT NOT NULL REFERENCES pipeline_runs(run_id) ON DELETE CASCADE,
+    factory_id TEXT NOT NULL REFERENCES factories(factory_id) ON DELETE CASCADE,
+    day TEXT NOT NULL,
+    status TEXT NOT NULL,
+    stage TEXT,
+    error TEXT NOT NULL DEFAULT '',
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    details_json TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (run_id, factory_id, day)
+);
 """
 
 
@@ -283,7 +307,7 @@ class Registry:
         validate_factory_id(factory_id)
         with self._connect() as con:
             for table in (
-                "login_failures", "users", "alert_feedback", "alerts", "machine_consequences", "factory_calendars",
+                "pipeline_run_factories", "login_failures", "users", "alert_feedback", "alerts", "machine_consequences", "factory_calendars",
                 "sensor_days", "ingest_runs", "model_sharing", "sensors", "machines", "factories",
             ):  # fmt: skip
                 con.execute(f"DELETE FROM {table} WHERE factory_id = ?", (factory_id,))  # noqa: S608
