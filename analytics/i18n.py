@@ -1,0 +1,355 @@
+"""Words the hub shows people, in Korean and English: the dashboard's labels, statuses, machine
+types, event kinds, and how hours, percentages and times are written.
+
+One catalogue for the dashboards and the daily report, so a status reads the same in both.
+Failure-mode and urgency labels come from the knowledge base (:mod:`analytics.solutions.knowledge`)
+that also writes the recommendations. :func:`t` fails loudly on a key missing in a language (the
+tests check every key used by the app exists in both), rather than showing a key to a plant manager.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from analytics.solutions.knowledge import FAILURE_MODE_LABELS, UNKNOWN_MODE, URGENCY_LABELS
+
+LANGUAGES: Final[tuple[str, ...]] = ("ko", "en")
+LANGUAGE_NAMES: Final[dict[str, str]] = {"ko": "한국어", "en": "English"}
+
+# Streamlit badge colours per machine status (and alert severity).
+STATUS_COLORS: Final[dict[str, str]] = {"critical": "red", "warning": "orange", "watch": "yellow", "normal": "green", "unknown": "gray"}
+
+MESSAGES: Final[dict[str, dict[str, str]]] = {
+    # --- shared -----------------------------------------------------------------------------
+    "common.no_factory": {"ko": "볼 수 있는 공장이 없습니다.", "en": "There is no factory for you to see."},
+    "common.unknown_factory": {"ko": "없는 공장입니다.", "en": "No such factory."},
+    "role.plant_manager": {"ko": "공장장", "en": "plant manager"},
+    "role.engineer": {"ko": "엔지니어", "en": "engineer"},
+    "role.admin": {"ko": "허브 관리자", "en": "hub admin"},
+    "nav.factory": {"ko": "공장", "en": "Factory"},
+    "nav.language": {"ko": "언어", "en": "Language"},
+    "nav.sign_out": {"ko": "로그아웃", "en": "Sign out"},
+    "nav.overview": {"ko": "설비 현황", "en": "Fleet overview"},
+    "nav.machine": {"ko": "설비 상세", "en": "Machine detail"},
+    "nav.alerts": {"ko": "알림", "en": "Alerts"},
+    "nav.plan": {"ko": "정비 계획", "en": "Maintenance plan"},
+    "nav.data": {"ko": "데이터", "en": "Data"},
+    "nav.models": {"ko": "모델", "en": "Models"},
+    "nav.admin": {"ko": "허브 관리", "en": "Hub admin"},
+    # --- sign-in ----------------------------------------------------------------------------
+    "sign_in.title": {"ko": "공장 데이터 허브 로그인", "en": "Sign in to Factory Data Hub"},
+    "sign_in.caption": {"ko": "공장별 설비 상태, 알림, 정비 계획을 확인합니다.", "en": "Your factory's machine health, alerts and maintenance plan."},
+    "sign_in.username": {"ko": "아이디", "en": "Username"},
+    "sign_in.password": {"ko": "비밀번호", "en": "Password"},
+    "sign_in.submit": {"ko": "로그인", "en": "Sign in"},
+    "sign_in.failed": {
+        "ko": "아이디 또는 비밀번호가 올바르지 않거나 시도 횟수가 너무 많습니다. 잠시 후 다시 시도하세요.",
+        "en": "Wrong username or password, or too many attempts. Try again in a while.",
+    },
+    "sign_in.oidc": {"ko": "회사 계정으로 로그인", "en": "Sign in with your company account"},
+    "sign_in.oidc_unknown": {
+        "ko": "이 계정은 허브에 등록되어 있지 않습니다. 관리자에게 문의하세요.",
+        "en": "This account is not registered with the hub. Ask your administrator.",
+    },
+    # --- column headers shared by pages -----------------------------------------------------
+    "col.machine": {"ko": "설비", "en": "Machine"},
+    "col.failures": {"ko": "고장 수", "en": "Failures"},
+    "col.downtime_h": {"ko": "정지 시간(h) 이번 달", "en": "Downtime (h) this month"},
+    "col.downtime_h_last": {"ko": "정지 시간(h) 지난달", "en": "Downtime (h) last month"},
+    "col.mtbf_h": {"ko": "MTBF(h) 이번 달", "en": "MTBF (h) this month"},
+    "col.mtbf_h_last": {"ko": "MTBF(h) 지난달", "en": "MTBF (h) last month"},
+    "col.mttr_h": {"ko": "MTTR(h) 이번 달", "en": "MTTR (h) this month"},
+    "col.mttr_h_last": {"ko": "MTTR(h) 지난달", "en": "MTTR (h) last month"},
+    "col.availability": {"ko": "가동률 이번 달", "en": "Availability this month"},
+    "col.availability_last": {"ko": "가동률 지난달", "en": "Availability last month"},
+    # --- overview ---------------------------------------------------------------------------
+    "overview.title": {"ko": "설비 현황", "en": "Fleet overview"},
+    "overview.as_of": {"ko": "{day} 기준", "en": "as of {day}"},
+    "overview.not_solved": {"ko": "아직 분석된 날이 없습니다", "en": "no day analysed yet"},
+    "overview.latest_reading": {"ko": "최신 측정 {when}", "en": "latest reading {when}"},
+    "overview.no_readings": {"ko": "측정값 없음", "en": "no readings yet"},
+    "overview.last_ingest": {"ko": "최근 수집 {when}", "en": "last upload {when}"},
+    "overview.stale": {"ko": "데이터가 늦게 들어오는 설비: {machines}", "en": "No recent data from: {machines}"},
+    "overview.attention": {"ko": "조치가 필요한 설비", "en": "Machines needing attention"},
+    "overview.open_alerts": {"ko": "열린 알림", "en": "Open alerts"},
+    "overview.alert_breakdown": {
+        "ko": "심각 {critical} · 경고 {warning} · 확인됨 {acknowledged}",
+        "en": "critical {critical} · warning {warning} · acknowledged {acknowledged}",
+    },
+    "overview.availability": {"ko": "가동률 (이번 달)", "en": "Availability (this month)"},
+    "overview.downtime": {"ko": "정지 시간 (이번 달)", "en": "Downtime (this month)"},
+    "overview.vs_last_month": {"ko": "지난달 대비", "en": "vs last month"},
+    "overview.machines": {"ko": "설비별 상태 (긴급한 순)", "en": "Machines, most urgent first"},
+    "overview.health_index": {"ko": "건강 지수", "en": "Health index"},
+    "overview.failure_probability": {"ko": "{horizon} 내 고장 확률", "en": "Failure within {horizon}"},
+    "overview.ttf": {"ko": "예상 고장 시점: 중앙값 {median}, 10 % 확률 {p10}", "en": "Time to failure: median {median}, 10 % chance within {p10}"},
+    "overview.mode": {"ko": "의심 고장 유형: {mode}", "en": "Suspected failure mode: {mode}"},
+    "overview.tile_alerts": {"ko": "열린 알림 {n}건", "en": "{n} open alert(s)"},
+    "overview.details": {"ko": "상세 보기", "en": "Details"},
+    "overview.reliability": {"ko": "신뢰성 지표 (이번 달 / 지난달)", "en": "Reliability (this month / last month)"},
+    "overview.reliability_caption": {
+        "ko": "정비 이력 기준: 정지 시간 = 고장~수리 완료 + 계획 정비, MTBF = 가동 시간 / 고장 수, MTTR = 수리 시간 / 고장 수, 가동률 = 가동 시간 / 관측 시간.",
+        "en": "From the maintenance log: downtime = failure to repair plus planned maintenance, MTBF = up time / failures, MTTR = repair time / failures, availability = up time / observed time.",
+    },
+    "overview.whole_factory": {"ko": "공장 전체", "en": "Whole factory"},
+    # --- machine detail ---------------------------------------------------------------------
+    "machine.none": {"ko": "등록된 설비가 없습니다.", "en": "No machines registered."},
+    "machine.unknown": {"ko": "없는 설비입니다.", "en": "No such machine."},
+    "machine.range": {"ko": "기간", "en": "Range"},
+    "machine.range_1d": {"ko": "1일", "en": "1 day"},
+    "machine.range_7d": {"ko": "7일", "en": "7 days"},
+    "machine.range_30d": {"ko": "30일", "en": "30 days"},
+    "machine.range_90d": {"ko": "90일", "en": "90 days"},
+    "machine.range_365d": {"ko": "1년", "en": "1 year"},
+    "machine.dates": {"ko": "날짜", "en": "Dates"},
+    "machine.pick_end": {"ko": "끝 날짜를 고르세요.", "en": "Pick the last date."},
+    "machine.sensors": {"ko": "센서", "en": "Sensors"},
+    "machine.no_health": {"ko": "이 기간에는 분석 결과가 없습니다.", "en": "No analysis for this range yet."},
+    "machine.as_of": {"ko": "{day} 기준", "en": "as of {day}"},
+    "machine.ttf": {"ko": "예상 고장까지 (중앙값)", "en": "Time to failure (median)"},
+    "machine.ttf_p10": {"ko": "10 % 확률: {p10} 이내", "en": "10 % chance within {p10}"},
+    "machine.why": {"ko": "판단 근거:", "en": "Why:"},
+    "machine.action": {"ko": "권장 조치:", "en": "Recommended action:"},
+    "machine.cause": {"ko": "추정 원인: {cause}", "en": "Likely cause: {cause}"},
+    "machine.downtime": {"ko": "예상 작업 시간 {lo}–{hi} 시간", "en": "typical downtime {lo}–{hi} h"},
+    "machine.no_rule": {
+        "ko": "알려진 고장 패턴과 일치하지 않습니다. 아래 근거를 직접 확인하세요.",
+        "en": "No known failure pattern matches. Check the evidence below yourself.",
+    },
+    "machine.evidence": {"ko": "근거 (설비 자체 기준 대비)", "en": "Evidence (against the machine's own baseline)"},
+    "machine.models": {"ko": "사용 모델: {models}", "en": "Models: {models}"},
+    "machine.sensor_charts": {"ko": "센서 추이", "en": "Sensors"},
+    "machine.downsampled": {"ko": "측정값 {raw}개 중 {shown}개 표시 (구간별 최소·최대 보존)", "en": "{shown} of {raw} readings shown (each bucket's min and max kept)"},
+    "machine.time": {"ko": "시각", "en": "Time"},
+    "machine.no_readings": {"ko": "이 기간에는 측정값이 없습니다.", "en": "No readings in this range."},
+    "machine.normal_low": {"ko": "정상 범위 하한", "en": "Normal low"},
+    "machine.normal_high": {"ko": "정상 범위 상한", "en": "Normal high"},
+    "machine.anomaly_from": {"ko": "이상 시작", "en": "Anomaly from"},
+    "machine.anomaly_to": {"ko": "이상 끝", "en": "Anomaly to"},
+    "machine.score": {"ko": "이상 점수", "en": "Anomaly score"},
+    "machine.event": {"ko": "이벤트", "en": "Event"},
+    "machine.event_text": {"ko": "내용", "en": "Note"},
+    "machine.component": {"ko": "부품", "en": "Component"},
+    "machine.trend": {"ko": "건강 지수와 고장 위험 추이", "en": "Health and risk trend"},
+    "machine.day": {"ko": "날짜", "en": "Day"},
+    "machine.health_trend": {"ko": "일별 건강 지수", "en": "Daily health index"},
+    "machine.risk_trend": {"ko": "시간별 고장 위험", "en": "Hourly failure risk"},
+    "machine.risk_axis": {"ko": "고장 확률", "en": "Failure probability"},
+    "machine.no_risk": {"ko": "이 설비 유형의 고장 예측 모델이 아직 없습니다.", "en": "No failure model for this machine type yet."},
+    "machine.drivers": {"ko": "주요 기여 센서", "en": "Top contributing sensors"},
+    "machine.share": {"ko": "기여도", "en": "Share"},
+    "machine.source_anomaly": {"ko": "이상 탐지", "en": "anomaly detector"},
+    "machine.source_failure": {"ko": "고장 예측", "en": "failure model"},
+    "machine.no_drivers": {"ko": "이 기간에 두드러진 센서가 없습니다.", "en": "No sensor stood out in this range."},
+    "machine.events": {"ko": "정비·고장 이력", "en": "Maintenance and failure log"},
+    "machine.no_events": {"ko": "이 기간에 기록이 없습니다.", "en": "Nothing logged in this range."},
+    # --- alerts -----------------------------------------------------------------------------
+    "alerts.title": {"ko": "알림", "en": "Alerts"},
+    "alerts.open": {"ko": "열린 알림 ({n})", "en": "Open alerts ({n})"},
+    "alerts.none_open": {"ko": "열린 알림이 없습니다.", "en": "No open alerts."},
+    "alerts.since": {"ko": "{day}부터", "en": "since {day}"},
+    "alerts.escalated": {"ko": "대응이 없어 {n}회 상향되었습니다.", "en": "Escalated {n} time(s): not yet handled."},
+    "alerts.last_seen": {"ko": "마지막 확인일 {day}", "en": "last seen {day}"},
+    "alerts.acknowledged_by": {"ko": "{user} 확인 ({when})", "en": "acknowledged by {user} ({when})"},
+    "alerts.verdict_given": {"ko": "피드백: {verdict} ({user})", "en": "Feedback: {verdict} ({user})"},
+    "alerts.acknowledge": {"ko": "확인", "en": "Acknowledge"},
+    "alerts.acknowledged": {"ko": "확인했습니다.", "en": "Acknowledged."},
+    "alerts.resolve_note": {"ko": "조치 내용", "en": "What was done"},
+    "alerts.resolve": {"ko": "해결", "en": "Resolve"},
+    "alerts.resolved": {"ko": "해결로 표시했습니다.", "en": "Marked resolved."},
+    "alerts.verdict": {"ko": "점검 결과", "en": "What was found"},
+    "alerts.mode_found": {"ko": "발견된 고장 유형", "en": "Failure mode found"},
+    "alerts.feedback_note": {"ko": "메모", "en": "Note"},
+    "alerts.give_feedback": {"ko": "피드백 저장", "en": "Save feedback"},
+    "alerts.feedback_saved": {"ko": "피드백을 저장했습니다. 다음 분석부터 반영됩니다.", "en": "Feedback saved; the next analysis learns from it."},
+    "alerts.recent": {"ko": "최근 30일 해결된 알림", "en": "Resolved in the last 30 days"},
+    "alerts.none_recent": {"ko": "최근 해결된 알림이 없습니다.", "en": "Nothing resolved recently."},
+    "alerts.system": {"ko": "자동 해제 (이상 신호 사라짐)", "en": "cleared automatically (signs gone)"},
+    "alerts.col_machine": {"ko": "설비", "en": "Machine"},
+    "alerts.col_mode": {"ko": "고장 유형", "en": "Failure mode"},
+    "alerts.col_severity": {"ko": "심각도", "en": "Severity"},
+    "alerts.col_opened": {"ko": "발생일", "en": "Opened"},
+    "alerts.col_last": {"ko": "마지막 확인일", "en": "Last seen"},
+    "alerts.col_resolved_by": {"ko": "해결한 사람", "en": "Resolved by"},
+    "alerts.col_note": {"ko": "조치 내용", "en": "Note"},
+    "alerts.col_given_by": {"ko": "작성자", "en": "Given by"},
+    "alerts.col_given_at": {"ko": "작성 시각 (UTC)", "en": "Given at (UTC)"},
+    "alerts.feedback": {"ko": "피드백 이력", "en": "Feedback given"},
+    "alerts.no_feedback": {"ko": "아직 피드백이 없습니다.", "en": "No feedback yet."},
+    # --- maintenance plan -------------------------------------------------------------------
+    "plan.title": {"ko": "정비 계획", "en": "Maintenance plan"},
+    "plan.day": {"ko": "분석일", "en": "Analysed day"},
+    "plan.caption": {
+        "ko": "{day} 분석 기준, 예상 손실(위험 × 중요도 × 정지 비용 × 작업 시간) 순. 시각은 {tz} 기준.",
+        "en": "As analysed on {day}, by expected loss (risk × criticality × downtime cost × repair hours). Times in {tz}.",
+    },
+    "plan.nothing": {"ko": "정비가 필요한 설비가 없습니다.", "en": "No machine needs maintenance."},
+    "plan.csv": {"ko": "CSV로 내려받기", "en": "Download CSV"},
+    "plan.excel": {"ko": "Excel로 내려받기", "en": "Download Excel"},
+    "plan.col_rank": {"ko": "순위", "en": "Rank"},
+    "plan.col_status": {"ko": "상태", "en": "Status"},
+    "plan.col_mode": {"ko": "고장 유형", "en": "Failure mode"},
+    "plan.col_urgency": {"ko": "긴급도", "en": "Urgency"},
+    "plan.col_risk": {"ko": "위험", "en": "Risk"},
+    "plan.col_loss": {"ko": "예상 손실", "en": "Expected loss"},
+    "plan.col_deadline": {"ko": "조치 기한", "en": "Act by"},
+    "plan.col_window_start": {"ko": "정비 시작", "en": "Window start"},
+    "plan.col_window_end": {"ko": "정비 끝", "en": "Window end"},
+    "plan.col_window_kind": {"ko": "정비 시간대", "en": "Window"},
+    "plan.col_note": {"ko": "설명", "en": "Note"},
+    "window.outside_production": {"ko": "비생산 시간", "en": "outside production"},
+    "window.production_stop": {"ko": "생산 중단 필요", "en": "production must stop"},
+    # --- data -------------------------------------------------------------------------------
+    "data.title": {"ko": "데이터 상태", "en": "Data health"},
+    "data.upload": {"ko": "파일 올리기", "en": "Upload a file"},
+    "data.upload_help": {
+        "ko": "CSV, Excel, Parquet 파일을 올리면 저장 전에 미리 보기와 검사 결과를 보여 줍니다.",
+        "en": "Upload a CSV, Excel or Parquet file: you see a preview and the validation result before anything is stored.",
+    },
+    "data.table": {"ko": "데이터 종류", "en": "Data kind"},
+    "data.table_readings": {"ko": "측정값", "en": "readings"},
+    "data.table_events": {"ko": "정비·고장 기록", "en": "maintenance / failure log"},
+    "data.mapping": {"ko": "매핑 파일 (선택, YAML)", "en": "Mapping file (optional, YAML)"},
+    "data.preview": {"ko": "미리 보기", "en": "Preview"},
+    "data.preview_counts": {
+        "ko": "{rows}행 중 저장 가능 {valid}행, 격리 예정 {quarantined}행 · 설비 {machines} · 기간 {first} ~ {last}",
+        "en": "{rows} rows: {valid} can be stored, {quarantined} would be quarantined · machines {machines} · {first} to {last}",
+    },
+    "data.already": {"ko": "같은 내용의 파일이 이미 저장되어 있습니다. 다시 저장해도 중복되지 않습니다.", "en": "A file with the same content was already stored; storing it again adds nothing."},
+    "data.problems": {"ko": "문제가 있는 행 (저장하면 사유와 함께 격리됩니다)", "en": "Rows with problems (quarantined with their reason if stored)"},
+    "data.store": {"ko": "저장", "en": "Store"},
+    "data.stored": {"ko": "저장했습니다: {accepted}행 저장, 중복 {duplicate}행, 격리 {quarantined}행.", "en": "Stored: {accepted} rows stored, {duplicate} duplicate, {quarantined} quarantined."},
+    "data.not_allowed": {"ko": "파일 올리기는 엔지니어와 관리자만 할 수 있습니다.", "en": "Only engineers and admins can upload files."},
+    "data.history": {"ko": "수집 이력", "en": "Upload history"},
+    "data.quality": {"ko": "센서별 품질 (최근 보고)", "en": "Data quality per sensor (latest report)"},
+    "data.no_quality": {"ko": "품질 보고가 아직 없습니다.", "en": "No quality reports yet."},
+    "data.faults": {"ko": "센서 이상 (끊김·고착·튐, 최근 14일)", "en": "Sensor faults: gaps, stuck and spiking sensors (last 14 days)"},
+    "data.no_faults": {"ko": "최근 센서 이상이 없습니다.", "en": "No sensor faults recently."},
+    "data.quarantine": {"ko": "격리된 행", "en": "Quarantined rows"},
+    "data.no_quarantine": {"ko": "격리된 행이 없습니다.", "en": "Nothing quarantined."},
+    # --- models -----------------------------------------------------------------------------
+    "models.title": {"ko": "사용 중인 모델", "en": "Models in use"},
+    "models.caption": {
+        "ko": "이상 탐지는 설비별, 고장 예측은 설비 유형별 모델입니다. 고장 예측 모델은 같은 검증에서 이전 모델과 기준선보다 나을 때만 교체됩니다.",
+        "en": "Anomaly models are per machine, failure models per machine type. A failure model replaces the one in use only when it did better on the same validation, and better than the base rate.",
+    },
+    "models.anomaly": {"ko": "이상 탐지 모델", "en": "Anomaly models"},
+    "models.failure": {"ko": "고장 예측 모델", "en": "Failure-risk models"},
+    "models.none": {"ko": "아직 학습된 모델이 없습니다.", "en": "No model trained yet."},
+    # --- admin ------------------------------------------------------------------------------
+    "admin.title": {"ko": "허브 관리", "en": "Hub admin"},
+    "admin.factories": {"ko": "공장", "en": "Factories"},
+    "admin.users": {"ko": "사용자", "en": "Users"},
+    "admin.runs": {"ko": "파이프라인 실행 기록", "en": "Pipeline runs"},
+    "admin.no_runs": {"ko": "실행 기록이 없습니다.", "en": "No runs recorded yet."},
+    # --- vocabularies -----------------------------------------------------------------------
+    "status.normal": {"ko": "정상", "en": "Normal"},
+    "status.watch": {"ko": "관찰", "en": "Watch"},
+    "status.warning": {"ko": "경고", "en": "Warning"},
+    "status.critical": {"ko": "심각", "en": "Critical"},
+    "status.unknown": {"ko": "분석 전", "en": "Not analysed"},
+    "alert_status.open": {"ko": "열림", "en": "open"},
+    "alert_status.acknowledged": {"ko": "확인됨", "en": "acknowledged"},
+    "alert_status.resolved": {"ko": "해결됨", "en": "resolved"},
+    "verdict.true_problem": {"ko": "실제 문제", "en": "true problem"},
+    "verdict.false_alarm": {"ko": "오경보", "en": "false alarm"},
+    "event.maintenance": {"ko": "계획 정비", "en": "maintenance"},
+    "event.failure": {"ko": "고장", "en": "failure"},
+    "event.alarm": {"ko": "설비 알람", "en": "machine alarm"},
+    "event.repair": {"ko": "수리 완료", "en": "repair"},
+    "event.inspection": {"ko": "점검", "en": "inspection"},
+    "mode.unknown": {"ko": "미상 (일치하는 패턴 없음)", "en": "unknown (no pattern matched)"},
+    "hours.short": {"ko": "{h}시간", "en": "{h} h"},
+    "hours.days": {"ko": "{d}일", "en": "{d} days"},
+}
+
+MACHINE_TYPE_LABELS: Final[dict[str, dict[str, str]]] = {
+    "cnc_machining_center": {"ko": "CNC 머시닝센터", "en": "CNC machining centre"},
+    "injection_molding": {"ko": "사출성형기", "en": "injection moulding machine"},
+    "air_compressor": {"ko": "공기압축기", "en": "air compressor"},
+    "centrifugal_pump": {"ko": "원심펌프", "en": "centrifugal pump"},
+    "press": {"ko": "프레스", "en": "press"},
+    "pump": {"ko": "펌프", "en": "pump"},
+    "cnc_spindle": {"ko": "CNC 스핀들", "en": "CNC spindle"},
+    "milling_machine": {"ko": "밀링기", "en": "milling machine"},
+    "turbofan_engine": {"ko": "터보팬 엔진", "en": "turbofan engine"},
+}
+
+
+def _check(language: str) -> str:
+    if language not in LANGUAGES:
+        raise ValueError(f"language must be one of {LANGUAGES}, got {language!r}")
+    return language
+
+
+def t(key: str, language: str, **values: Any) -> str:
+    """The text of ``key`` in ``language`` with ``values`` filled in; KeyError for an unknown key."""
+    return MESSAGES[key][_check(language)].format(**values) if values else MESSAGES[key][_check(language)]
+
+
+def status_label(status: str, language: str) -> str:
+    return t(f"status.{status}", language)
+
+
+def alert_status_label(status: str, language: str) -> str:
+    return t(f"alert_status.{status}", language)
+
+
+def verdict_label(verdict: str, language: str) -> str:
+    return t(f"verdict.{verdict}", language)
+
+
+def event_label(kind: str, language: str) -> str:
+    key = f"event.{kind}"
+    return t(key, language) if key in MESSAGES else kind
+
+
+def window_kind_label(kind: str, language: str) -> str:
+    return t(f"window.{kind}", language)
+
+
+def mode_label(mode: str | None, language: str) -> str:
+    """A failure mode in words (the knowledge base's labels); a mode it does not know as it is."""
+    if mode is None or mode == UNKNOWN_MODE:
+        return t("mode.unknown", language)
+    return FAILURE_MODE_LABELS[_check(language)].get(mode, mode)  # type: ignore[index]
+
+
+def mode_choices() -> list[str]:
+    """The failure modes a person can report finding, and "unknown"."""
+    return [*FAILURE_MODE_LABELS["en"], UNKNOWN_MODE]
+
+
+def urgency_label(urgency: str, language: str) -> str:
+    return URGENCY_LABELS[_check(language)].get(urgency, urgency)  # type: ignore[index, call-overload]
+
+
+def machine_type_label(machine_type: str, language: str) -> str:
+    """A machine type in words; a type the catalogue does not know shows as registered."""
+    return MACHINE_TYPE_LABELS.get(machine_type, {}).get(_check(language), machine_type.replace("_", " "))
+
+
+def format_hours(hours: float | None, language: str) -> str:
+    """Hours as people say them: "5.5 h" below two days, "3.2 days" beyond; "—" when unknown."""
+    if hours is None:
+        return "—"
+    if hours >= 48:
+        return t("hours.days", language, d=f"{hours / 24:.1f}".removesuffix(".0"))
+    return t("hours.short", language, h=f"{hours:.1f}" if hours < 10 else f"{hours:.0f}")
+
+
+def format_percent(share: float | None) -> str:
+    return "—" if share is None else f"{share * 100:.0f} %" if share >= 0.1 else f"{share * 100:.1f} %"
+
+
+def format_local(when: datetime | None, timezone: str, *, time_only: bool = False) -> str:
+    """A UTC (or aware) time as the factory's wall clock, e.g. ``2026-11-30 14:05``; naive
+    values are taken as UTC."""
+    if when is None:
+        return "—"
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    local = when.astimezone(ZoneInfo(timezone))
+    return local.strftime("%H:%M" if time_only else "%Y-%m-%d %H:%M")
