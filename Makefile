@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 HUB_DATA ?= hub_data
 PORT ?= 8501
 
-.PHONY: install demo demo-data serve test test-all bench lock clean
+.PHONY: install browser demo demo-data serve test test-all bench lock clean
+CHROMIUM := /usr/bin/chromium
+NANUM := /usr/share/fonts/truetype/nanum
 
 install: $(VENV)/.installed
 
@@ -27,15 +29,29 @@ demo-data: install
 
 demo: demo-data serve
 
+# The demo accounts get fresh passwords on every build; they are kept in an owner-only file and
+# shown here, in the operator's own terminal (never in a log).
 serve: install
+	@if [ -f $(HUB_DATA)/demo-credentials.txt ]; then \
+		echo "Dashboard: http://localhost:$(PORT)  — demo accounts ($(HUB_DATA)/demo-credentials.txt):"; \
+		cat $(HUB_DATA)/demo-credentials.txt; fi
 	FACTORYHUB_DATA_DIR=$(HUB_DATA) $(BIN)/streamlit run app/main.py \
 		--server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
-test: install
+# The browser tests drive Debian's Chromium; Nanum fonts give it Hangul glyphs. Installed from
+# Debian when missing (as root, or through sudo).
+browser:
+	@if [ ! -x $(CHROMIUM) ] || [ ! -d $(NANUM) ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-nanum; \
+	fi
+
+test: install browser
 	$(BIN)/python -m pytest
 
 # Slow tests too (the crash-recovery trials and benchmarks).
-test-all: install
+test-all: install browser
 	$(BIN)/python -m pytest -m ""
 
 bench: install
