@@ -57,6 +57,7 @@ test-all: install browser
 bench: install
 	$(BIN)/factoryhub bench ingest --rows 5000000
 	$(BIN)/factoryhub bench features --rows 20000000
+	$(BIN)/factoryhub bench dashboard
 	rm -rf $(HUB_DATA)/bench-simulate
 	$(BIN)/factoryhub simulate --factories 10 --machines 20 --days 30 --seed 1 --out $(HUB_DATA)/bench-simulate
 	rm -rf $(HUB_DATA)/bench-simulate

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,9 @@ def peak_rss_mb() -> float:
 
 
 def _child(args: list[str]) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-m", "analytics.bench", *args], check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "analytics.bench", *args], capture_output=True, text=True, check=False)
+    if out.returncode:
+        raise RuntimeError(f"benchmark step {args[0]} failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -162,21 +165,22 @@ FEATURE_SENSORS = {
 }
 
 
-def generate_feature_lake(data_dir: str, rows: int, seed: int = 0) -> dict[str, float]:
-    """A factory lake of ``rows`` long-form readings: 100 machines x 10 sensors at 1-minute
-    intervals (timestamps = rows / 1000), written as the ingest writes it (one sorted file per
-    local date, one Delta commit), with the machines' operating-state rules fitted. Machines
-    switch between off, idle and running, so state detection does real work."""
+def generate_factory_lake(data_dir: str, factory_id: str, machines: int, steps: int, *, seed: int = 0, chunk_days: int = 7) -> dict[str, float]:
+    """A factory lake of ``machines`` x 10 sensors (:data:`FEATURE_SENSORS`) x ``steps`` minutes
+    of long-form readings from local midnight 2026-01-05 (Asia/Seoul), written as the ingest
+    writes it (one sorted file per local date, one Delta commit), with the machines'
+    operating-state rules fitted. Machines switch between off, idle and running in half-hour
+    blocks, so state detection does real work. Generated ``chunk_days`` local days at a time, so
+    memory stays flat for a year of readings."""
+    from analytics.features import fit_state_rules
     from analytics.schemas import PlantDescription
     from analytics.store.hub import Hub
 
-    machines = 100
-    steps = max(1, rows // (machines * len(FEATURE_SENSORS)))
     hub = Hub.open(data_dir=data_dir)
     hub.registry.register_plant(
         PlantDescription.model_validate(
             {
-                "factory": {"id": BENCH_FACTORY, "timezone": "Asia/Seoul"},
+                "factory": {"id": factory_id, "timezone": "Asia/Seoul"},
                 "machines": [
                     {
                         "id": f"M{i:03d}",
@@ -188,41 +192,54 @@ def generate_feature_lake(data_dir: str, rows: int, seed: int = 0) -> dict[str, 
             }
         )
     )
-    rng = np.random.default_rng(seed)
     start = np.datetime64("2026-01-04T15:00:00", "us")  # local midnight, Asia/Seoul
-    ts = start + np.arange(steps).astype("timedelta64[m]").astype("timedelta64[us]")
-    # Operating state per machine and minute: runs and stops of random length.
-    state = (rng.random((machines, steps // 30 + 1)) * 3).astype(np.int8).repeat(30, axis=1)[:, :steps]
-    load = np.where(state == 2, 0.4 + 0.6 * rng.random((machines, steps)), 0.0)
-    frames = []
-    for k, name in enumerate(FEATURE_SENSORS):
-        base = {0: 0.0, 1: 5.0, 2: 20.0}
-        level = np.vectorize(base.get)(state) if name == "motor_current" else 10.0 + 3 * k
-        values = level + 30 * load + rng.normal(0, 1.0, (machines, steps))
-        frames.append(
-            pl.DataFrame(
-                {
-                    "machine_id": pl.Series([f"M{i:03d}" for i in range(machines)]).gather(np.repeat(np.arange(machines), steps)),
-                    "sensor": name,
-                    "ts": np.tile(ts, machines),
-                    "value": np.abs(values).ravel().round(3),
-                }
+    names = pl.Series([f"M{i:03d}" for i in range(machines)])
+    current_levels = np.array([0.0, 5.0, 20.0])  # off, idle, running
+    chunk = chunk_days * 24 * 60
+    adds = []
+    rows = 0
+    for number, first in enumerate(range(0, steps, chunk)):
+        n = min(chunk, steps - first)
+        rng = np.random.default_rng([seed, number])
+        ts = start + (first + np.arange(n)).astype("timedelta64[m]").astype("timedelta64[us]")
+        # Operating state per machine and minute: runs and stops of random length.
+        state = (rng.random((machines, n // 30 + 1)) * 3).astype(np.int8).repeat(30, axis=1)[:, :n]
+        load = np.where(state == 2, 0.4 + 0.6 * rng.random((machines, n)), 0.0)
+        frames = []
+        for k, name in enumerate(FEATURE_SENSORS):
+            level = current_levels[state] if name == "motor_current" else 10.0 + 3 * k
+            values = level + 30 * load + rng.normal(0, 1.0, (machines, n))
+            frames.append(
+                pl.DataFrame(
+                    {
+                        "machine_id": names.gather(np.repeat(np.arange(machines), n)),
+                        "sensor": name,
+                        "ts": np.tile(ts, machines),
+                        "value": np.abs(values).ravel().round(3),
+                    }
+                )
             )
+        frame = (
+            pl.concat(frames)
+            .with_columns(pl.col("ts").dt.replace_time_zone("UTC"), pl.lit(factory_id).alias("factory_id"))
+            .sort("machine_id", "sensor", "ts")
+            .with_columns(pl.col("ts").dt.convert_time_zone("Asia/Seoul").dt.date().cast(pl.String).alias("date"))
         )
-    frame = (
-        pl.concat(frames)
-        .with_columns(pl.col("ts").dt.replace_time_zone("UTC"), pl.lit(BENCH_FACTORY).alias("factory_id"))
-        .sort("machine_id", "sensor", "ts")
-        .with_columns(pl.col("ts").dt.convert_time_zone("Asia/Seoul").dt.date().cast(pl.String).alias("date"))
-    )
-    adds = hub.lake.stage(BENCH_FACTORY, "readings", frame, "bench", presorted=True)
-    hub.lake.commit(BENCH_FACTORY, "readings", adds)
+        adds += hub.lake.stage(factory_id, "readings", frame, "bench", presorted=True)
+        rows += frame.height
+    hub.lake.commit(factory_id, "readings", adds)
     # The operating-state rules are fitted once per machine when a factory joins, not by each
     # feature run: fit them here, as part of the factory's history.
-    from analytics.features import fit_state_rules
+    fit_state_rules(hub, factory_id)
+    return {"rows": rows, "files": len(adds)}
 
-    fit_state_rules(hub, BENCH_FACTORY)
-    return {"rows": frame.height, "files": len(adds)}
+
+def generate_feature_lake(data_dir: str, rows: int, seed: int = 0) -> dict[str, float]:
+    """The feature benchmark's lake: 100 machines x 10 sensors at 1-minute intervals
+    (timestamps = rows / 1000), in one chunk as the ingest of one file would write it."""
+    machines = 100
+    steps = max(1, rows // (machines * len(FEATURE_SENSORS)))
+    return generate_factory_lake(data_dir, BENCH_FACTORY, machines, steps, seed=seed, chunk_days=steps // 1440 + 1)
 
 
 def _features_run(data_dir: str) -> dict[str, float]:
@@ -579,6 +596,229 @@ def bench_train(machines: int = 30, days: int = 365, workdir: Path | None = None
     }
 
 
+# --- dashboard -------------------------------------------------------------------------------------
+DASHBOARD_FACTORY = "bench-dashboard"
+DASHBOARD_MACHINE = "M000"
+DASHBOARD_FIRST_DAY = date(2026, 1, 5)  # generate_factory_lake's first local day
+DETAIL_DAYS = 30
+
+
+def _rows_of(schema: dict[str, pl.DataType], n: int, **columns: object) -> pl.DataFrame:
+    """``n`` rows of ``schema``: the given columns, nulls elsewhere (the stores' own schemas, so
+    the views read exactly what a daily run would have written)."""
+    frame = pl.DataFrame({c: pl.Series(c, [None] * n, dtype=d) for c, d in schema.items()})
+    return frame.with_columns(**{c: pl.Series(c, v) if not isinstance(v, pl.Expr) else v for c, v in columns.items()}).cast(schema)  # type: ignore[arg-type]
+
+
+def generate_dashboard_hub(data_dir: str, machines: int, days: int, seed: int = 0) -> dict[str, float]:
+    """The hub behind ``factoryhub bench dashboard``: ``machines`` x 10 sensors x ``days`` days
+    of 1-minute readings in the lake, their real 1-hour features (``build_features``), a
+    maintenance log (monthly planned stops, about three failures a machine a year, each repaired
+    within hours) and, for every day, what a daily run stores: hourly anomaly scores and failure
+    risk, one health row per machine, the priority list (``priority_list``, the real one) and the
+    day's alerts folded into the AlertBook. Scores and risk are drawn at random (a few machines
+    drift towards warning near the end), not fitted: the benchmark times reading them."""
+    from analytics.features import build_features
+    from analytics.models.anomaly.monitor import SCORE_SCHEMA
+    from analytics.models.anomaly.quality import EVENT_SCHEMA
+    from analytics.models.anomaly.scoring import day_bounds, score_store
+    from analytics.models.failure.predict import RISK_SCHEMA, risk_store
+    from analytics.solutions.alerts import AlertBook, AlertSettings
+    from analytics.solutions.calendar import get_calendar
+    from analytics.solutions.health import HEALTH_SCHEMA
+    from analytics.solutions.priority import get_consequences, priority_list
+    from analytics.solutions.solve import alert_candidates, solution_store
+    from analytics.store.hub import Hub
+
+    started = time.perf_counter()
+    generated = generate_factory_lake(data_dir, DASHBOARD_FACTORY, machines, days * 24 * 60, seed=seed)
+    lake_s = time.perf_counter() - started
+    hub = Hub.open(data_dir=data_dir)
+    started = time.perf_counter()
+    build_features(hub, DASHBOARD_FACTORY, window="1h")
+    features_s = time.perf_counter() - started
+
+    factory, tz = DASHBOARD_FACTORY, "Asia/Seoul"
+    ids = [f"M{i:03d}" for i in range(machines)]
+    sensors = list(FEATURE_SENSORS)
+    rng = np.random.default_rng([seed, 1])
+    first_utc = day_bounds(DASHBOARD_FIRST_DAY, tz)[0]
+    span_h = days * 24
+    events = []
+    for machine in ids:
+        for month_start in range(0, span_h - 24, 30 * 24):  # planned maintenance, on a morning
+            events.append((machine, first_utc + timedelta(hours=month_start + 24 + 1), "maintenance", "general", "monthly service"))
+        for at in np.sort(rng.uniform(0, span_h - 12, rng.poisson(3 * days / 365))):
+            component = str(rng.choice(["bearing", "seal", "motor"]))
+            events.append((machine, first_utc + timedelta(hours=float(at)), "failure", component, f"{component} failure"))
+            events.append((machine, first_utc + timedelta(hours=float(at + rng.uniform(1, 8))), "repair", component, "repaired"))
+    event_frame = pl.DataFrame(events, schema={"machine_id": pl.String, "ts": pl.Datetime("us", "UTC"), "kind": pl.String, "component": pl.String, "text": pl.String}, orient="row")
+    event_frame = event_frame.with_columns(
+        pl.lit(factory).alias("factory_id"), pl.col("ts").dt.convert_time_zone(tz).dt.date().cast(pl.String).alias("date")
+    )
+    hub.lake.append(factory, "events", event_frame, "bench")
+
+    scores, risks, solutions = score_store(hub, factory, hub.settings.anomaly.window), risk_store(hub, factory), solution_store(hub, factory)
+    book, alert_settings = AlertBook(hub, factory), AlertSettings()
+    consequences, calendar = get_consequences(hub, factory), get_calendar(hub, factory)
+    drifting = set(ids[: max(1, machines // 10)])  # these degrade over the last two weeks
+    n = machines * 24
+    started = time.perf_counter()
+    for offset in range(days):
+        day = DASHBOARD_FIRST_DAY + timedelta(days=offset)
+        day_start, day_end = day_bounds(day, tz)
+        hours = [day_start + timedelta(hours=h) for h in range(24)] * machines
+        machine_col = [m for m in ids for _ in range(24)]
+        late = max(0, offset - (days - 14)) / 14  # 0 .. 1 over the last two weeks
+        lift = np.array([late * 4 if m in drifting else 0.0 for m in machine_col])
+        score = rng.gamma(2.0, 0.5, n) + lift
+        top = rng.integers(0, len(sensors), n)
+        drivers = [[{"sensor": sensors[t], "share": 0.6}, {"sensor": sensors[(t + 1) % len(sensors)], "share": 0.4}] for t in top]
+        score_rows = _rows_of(
+            SCORE_SCHEMA, n, machine_id=machine_col, window_start=hours, window_end=[h + timedelta(hours=1) for h in hours],
+            score=score, above=score > 3.0, alarm=score > 4.0, excluded=[False] * n, drivers=drivers, model_id=["bench"] * n,
+        )  # fmt: skip
+        probability = np.clip(rng.beta(1, 30, n) + lift / 5, 0, 1)
+        risk_rows = _rows_of(
+            RISK_SCHEMA, n, machine_id=machine_col, machine_type=["pump"] * n, window_start=hours, window_end=[h + timedelta(hours=1) for h in hours],
+            probability=probability, horizon_hours=[168.0] * n, p_7d=probability, ttf_median_h=np.maximum(6.0, 2000 * (1 - probability)),
+            ttf_p10_h=np.maximum(2.0, 600 * (1 - probability)), sensors=[[sensors[t]] for t in top], shares=[[1.0]] * n, model_id=["bench"] * n,
+        )  # fmt: skip
+        last_hour = risk_rows.group_by("machine_id", maintain_order=True).last()
+        daily = score_rows.group_by("machine_id", maintain_order=True).agg(
+            (pl.col("alarm").sum() * 1.0).alias("alarm_hours"), (pl.col("above").sum() * 1.0).alias("above_hours"), pl.col("score").max().alias("max_score")
+        )
+        status = pl.when(pl.col("alarm_hours") >= 6).then(pl.lit("critical")).when(pl.col("alarm_hours") >= 2).then(pl.lit("warning")).when(pl.col("above_hours") >= 3).then(pl.lit("watch")).otherwise(pl.lit("normal"))
+        health = _rows_of(HEALTH_SCHEMA, machines, day=[day] * machines, machine_id=ids, machine_type=["pump"] * machines).drop(
+            "alarm_hours", "above_hours", "max_score", "status", "probability", "ttf_median_h", "ttf_p10_h", "horizon_hours"
+        )
+        health = (
+            health.join(daily, on="machine_id").join(last_hour.select("machine_id", "probability", "horizon_hours", "ttf_median_h", "ttf_p10_h"), on="machine_id")
+            .with_columns(status.alias("status"), (100 - 8 * pl.col("alarm_hours") - 2 * pl.col("above_hours")).clip(0, 100).alias("health_index"))
+            .with_columns(pl.when(pl.col("status") != "normal").then(pl.lit("unknown")).alias("failure_mode"))
+            .select(list(HEALTH_SCHEMA))
+            .cast(HEALTH_SCHEMA)  # type: ignore[arg-type]
+        )
+        scores.write(day, {"scores": score_rows, "faults": pl.DataFrame(schema=EVENT_SCHEMA)})
+        risks.write(day, {"risk": risk_rows})
+        priority = priority_list(health, consequences, calendar, now=day_end, timezone=tz)
+        solutions.write(day, {"health": health, "priority": priority})
+        book.apply_day(day, alert_candidates(health, day), settings=alert_settings)
+    return {
+        "rows": generated["rows"], "files": generated["files"], "events": event_frame.height, "open_alerts": len(book.open_alerts()),
+        "lake_s": round(lake_s, 1), "features_s": round(features_s, 1), "daily_tables_s": round(time.perf_counter() - started, 1),
+    }  # fmt: skip
+
+
+def _detail_range(hub: object, days: int) -> tuple[datetime, datetime]:
+    """The last ``DETAIL_DAYS`` whole local days of the benchmark's data (UTC)."""
+    from analytics.models.anomaly.scoring import day_bounds
+
+    last = DASHBOARD_FIRST_DAY + timedelta(days=days - 1)
+    return day_bounds(last - timedelta(days=DETAIL_DAYS - 1), "Asia/Seoul")[0], day_bounds(last, "Asia/Seoul")[1]
+
+
+def _dashboard_run(data_dir: str, days: str, first: str, repeat: str) -> dict[str, float]:
+    """In a fresh process: the overview's and the 30-day machine detail's data calls, ``first``
+    (overview or detail) timed cold (the process's first call: nothing opened, nothing cached
+    but the operating system's file cache), then each ``repeat`` times warm."""
+    from analytics.store.hub import Hub
+    from analytics.views import fleet_overview, machine_detail
+
+    hub = Hub.open(data_dir=data_dir)
+    start, end = _detail_range(hub, int(days))
+    calls = {
+        "overview": lambda: fleet_overview(hub, DASHBOARD_FACTORY, now=end),
+        "detail": lambda: machine_detail(hub, DASHBOARD_FACTORY, DASHBOARD_MACHINE, start, end, max_points=1500),
+    }
+    order = [first, *(k for k in calls if k != first)]
+    figures: dict[str, float] = {}
+    for kind in order:
+        began = time.perf_counter()
+        result = calls[kind]()
+        figures[f"{kind}_first_ms"] = (time.perf_counter() - began) * 1000
+        warm = []
+        for _ in range(int(repeat)):
+            began = time.perf_counter()
+            calls[kind]()
+            warm.append((time.perf_counter() - began) * 1000)
+        figures[f"{kind}_warm_ms"] = statistics.median(warm)
+        if kind == "overview":
+            figures["tiles"] = result.tiles.height
+        else:
+            figures["detail_raw_points"] = result.raw_points
+            figures["detail_points"] = result.series.height
+    figures["peak_rss_mb"] = peak_rss_mb()
+    return figures
+
+
+def _dashboard_scan(data_dir: str, days: str) -> dict[str, float]:
+    """The floor for the machine detail: DuckDB reading the same rows (the machine's readings of
+    the 30 days, every sensor) from the same Parquet files, in a fresh process."""
+    import duckdb
+
+    from analytics.store.hub import Hub
+
+    hub = Hub.open(data_dir=data_dir)
+    start, end = _detail_range(hub, int(days))
+    last = DASHBOARD_FIRST_DAY + timedelta(days=int(days) - 1)
+    files = hub.lake.snapshot_files(DASHBOARD_FACTORY, "readings", start=last - timedelta(days=DETAIL_DAYS), end=last)
+    con = duckdb.connect()
+    began = time.perf_counter()
+    rows = con.sql(
+        "SELECT sensor, ts, value FROM read_parquet($files) WHERE machine_id = $machine AND ts >= $start AND ts < $end",
+        params={"files": files, "machine": DASHBOARD_MACHINE, "start": start, "end": end},
+    ).to_arrow_table()
+    return {"scan_ms": (time.perf_counter() - began) * 1000, "scan_rows": rows.num_rows}
+
+
+def bench_dashboard(machines: int = 30, days: int = 365, workdir: Path | None = None, console: Console | None = None, repeat: int = 3) -> dict[str, float]:
+    """Figures: the Fleet overview's and a 30-day Machine detail's data calls on a factory of
+    ``machines`` x 10 sensors x ``days`` days of 1-minute readings, cold (a fresh process's first
+    call) and warm, against DuckDB reading the detail's raw rows from the same files; fresh
+    processes alternate ``repeat`` times; medians."""
+    console = console or Console(stderr=True)
+    if days < DETAIL_DAYS + 1:
+        raise ValueError(f"days must be more than {DETAIL_DAYS}, got {days}")
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        console.log(f"building a factory of {machines} machines x 10 sensors x {days} days of 1-minute readings")
+        built = _child(["dashboard-generate", tmp, str(machines), str(days)])
+        console.log(f"{built['rows']:,} readings in {built['files']} files ({built['lake_s']} s), features {built['features_s']} s, daily tables {built['daily_tables_s']} s")
+        runs: dict[str, list[dict[str, float]]] = {"scan": [], "overview": [], "detail": []}
+        for attempt in range(repeat):
+            for kind in ("scan", "overview", "detail"):
+                console.log(f"run {attempt + 1}/{repeat}: {kind}")
+                if kind == "scan":
+                    runs[kind].append(_child(["dashboard-scan", tmp, str(days)]))
+                else:
+                    runs[kind].append(_child(["dashboard-run", tmp, str(days), kind, "5"]))
+
+    def median(kind: str, key: str) -> float:
+        return round(statistics.median(r[key] for r in runs[kind]), 1)
+
+    detail_cold, scan = median("detail", "detail_first_ms"), median("scan", "scan_ms")
+    return {
+        "machines": machines,
+        "sensors": len(FEATURE_SENSORS),
+        "days": days,
+        "readings": int(built["rows"]),
+        "repeat": repeat,
+        "overview_warm_ms": median("overview", "overview_warm_ms"),
+        "overview_cold_ms": median("overview", "overview_first_ms"),
+        "machine_detail_warm_ms": median("detail", "detail_warm_ms"),
+        "machine_detail_cold_ms": detail_cold,
+        "scan_ms": scan,
+        "detail_ratio_to_scan": round(detail_cold / scan, 2),
+        "detail_raw_points": int(runs["detail"][0]["detail_raw_points"]),
+        "detail_points": int(runs["detail"][0]["detail_points"]),
+        "scan_rows": int(runs["scan"][0]["scan_rows"]),
+        "tiles": int(runs["overview"][0]["tiles"]),
+        "open_alerts": int(built["open_alerts"]),
+        "peak_rss_mb": round(max(r["peak_rss_mb"] for k in ("overview", "detail") for r in runs[k]), 1),
+        "targets_ms": {"overview_warm": 300, "overview_cold": 2000, "machine_detail_cold": 1000},
+    }
+
+
 if __name__ == "__main__":
     kind, *rest = sys.argv[1:]
     children = {
@@ -588,5 +828,8 @@ if __name__ == "__main__":
         "features": _features_run,
         "scan": _scan_run,
         "pandas": _pandas_run,
+        "dashboard-generate": lambda d, m, n: generate_dashboard_hub(d, int(m), int(n)),
+        "dashboard-run": _dashboard_run,
+        "dashboard-scan": _dashboard_scan,
     }
     print(json.dumps(children[kind](*rest)))

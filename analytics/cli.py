@@ -392,6 +392,20 @@ def bench_train(
     print(json.dumps(figures))
 
 
+@bench_app.command("dashboard")
+def bench_dashboard(
+    machines: Annotated[int, typer.Option(min=1, help="Machines in the factory (10 sensors each).")] = 30,
+    days: Annotated[int, typer.Option(min=31, help="Days of 1-minute readings (the detail view shows the last 30).")] = 365,
+    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one; a year needs about 2 GB).")] = None,
+    repeat: Annotated[int, typer.Option(min=1, help="Alternating fresh-process runs of each; medians are reported.")] = 3,
+) -> None:
+    """The dashboard's data calls (fleet overview; 30-day machine detail), warm and cold, against DuckDB reading the same rows."""
+    from analytics.bench import bench_dashboard as run
+
+    figures = run(machines, days, workdir, console=err, repeat=repeat)
+    print(json.dumps(figures))
+
+
 # --- eval --------------------------------------------------------------------------------------
 @eval_app.command("anomaly")
 def eval_anomaly(
