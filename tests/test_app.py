@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,6 +38,16 @@ PAGES = {
     "screens/data.py": "data.title",
     "screens/models.py": "models.title",
 }
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module() -> Iterator[None]:
+    """AppTest runs the app as ``__main__`` and leaves it there; a process pool started later in
+    the session (spawn re-imports the parent's ``__main__`` in every worker) would then run the
+    dashboard in each worker. Put pytest's own ``__main__`` back after every test."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 def _serve(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Hub:
