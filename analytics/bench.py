@@ -668,6 +668,7 @@ def generate_dashboard_hub(data_dir: str, machines: int, days: int, seed: int = 
         day = DASHBOARD_FIRST_DAY + timedelta(days=offset)
         day_start, day_end = day_bounds(day, tz)
         hours = [day_start + timedelta(hours=h) for h in range(24)] * machines
+        ends = [h + timedelta(hours=1) for h in hours]
         machine_col = [m for m in ids for _ in range(24)]
         late = max(0, offset - (days - 14)) / 14  # 0 .. 1 over the last two weeks
         lift = np.array([late * 4 if m in drifting else 0.0 for m in machine_col])
@@ -675,12 +676,12 @@ def generate_dashboard_hub(data_dir: str, machines: int, days: int, seed: int = 
         top = rng.integers(0, len(sensors), n)
         drivers = [[{"sensor": sensors[t], "share": 0.6}, {"sensor": sensors[(t + 1) % len(sensors)], "share": 0.4}] for t in top]
         score_rows = _rows_of(
-            SCORE_SCHEMA, n, machine_id=machine_col, window_start=hours, window_end=[h + timedelta(hours=1) for h in hours],
+            SCORE_SCHEMA, n, machine_id=machine_col, window_start=hours, window_end=ends,
             score=score, above=score > 3.0, alarm=score > 4.0, excluded=[False] * n, drivers=drivers, model_id=["bench"] * n,
         )  # fmt: skip
         probability = np.clip(rng.beta(1, 30, n) + lift / 5, 0, 1)
         risk_rows = _rows_of(
-            RISK_SCHEMA, n, machine_id=machine_col, machine_type=["pump"] * n, window_start=hours, window_end=[h + timedelta(hours=1) for h in hours],
+            RISK_SCHEMA, n, machine_id=machine_col, machine_type=["pump"] * n, window_start=hours, window_end=ends,
             probability=probability, horizon_hours=[168.0] * n, p_7d=probability, ttf_median_h=np.maximum(6.0, 2000 * (1 - probability)),
             ttf_p10_h=np.maximum(2.0, 600 * (1 - probability)), sensors=[[sensors[t]] for t in top], shares=[[1.0]] * n, model_id=["bench"] * n,
         )  # fmt: skip
@@ -710,12 +711,13 @@ def generate_dashboard_hub(data_dir: str, machines: int, days: int, seed: int = 
     }  # fmt: skip
 
 
-def _detail_range(hub: object, days: int) -> tuple[datetime, datetime]:
-    """The last ``DETAIL_DAYS`` whole local days of the benchmark's data (UTC)."""
+def _detail_range(days: int) -> tuple[date, datetime, datetime]:
+    """The last local day of the benchmark's data, and the UTC bounds of its last
+    ``DETAIL_DAYS`` whole local days."""
     from analytics.models.anomaly.scoring import day_bounds
 
     last = DASHBOARD_FIRST_DAY + timedelta(days=days - 1)
-    return day_bounds(last - timedelta(days=DETAIL_DAYS - 1), "Asia/Seoul")[0], day_bounds(last, "Asia/Seoul")[1]
+    return last, day_bounds(last - timedelta(days=DETAIL_DAYS - 1), "Asia/Seoul")[0], day_bounds(last, "Asia/Seoul")[1]
 
 
 def _dashboard_run(data_dir: str, days: str, first: str, repeat: str) -> dict[str, float]:
@@ -726,7 +728,7 @@ def _dashboard_run(data_dir: str, days: str, first: str, repeat: str) -> dict[st
     from analytics.views import fleet_overview, machine_detail
 
     hub = Hub.open(data_dir=data_dir)
-    start, end = _detail_range(hub, int(days))
+    _, start, end = _detail_range(int(days))
     calls = {
         "overview": lambda: fleet_overview(hub, DASHBOARD_FACTORY, now=end),
         "detail": lambda: machine_detail(hub, DASHBOARD_FACTORY, DASHBOARD_MACHINE, start, end, max_points=1500),
@@ -760,8 +762,7 @@ def _dashboard_scan(data_dir: str, days: str) -> dict[str, float]:
     from analytics.store.hub import Hub
 
     hub = Hub.open(data_dir=data_dir)
-    start, end = _detail_range(hub, int(days))
-    last = DASHBOARD_FIRST_DAY + timedelta(days=int(days) - 1)
+    last, start, end = _detail_range(int(days))
     files = hub.lake.snapshot_files(DASHBOARD_FACTORY, "readings", start=last - timedelta(days=DETAIL_DAYS), end=last)
     con = duckdb.connect()
     began = time.perf_counter()

@@ -23,7 +23,7 @@ def test_dashboard_hub_and_figures(tmp_path: Path) -> None:
     assert built["files"] == DAYS  # one file per local date
 
     hub = Hub.open(data_dir=tmp_path / "hub")
-    start, end = bench._detail_range(hub, DAYS)
+    _, start, end = bench._detail_range(DAYS)
     assert end - start == timedelta(days=bench.DETAIL_DAYS)
     overview = fleet_overview(hub, bench.DASHBOARD_FACTORY, now=end)
     assert overview.tiles.height == MACHINES
