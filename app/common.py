@@ -10,6 +10,7 @@ exactly like one that does not exist.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from analytics.i18n import LANGUAGES, t
+from analytics.i18n import LANGUAGES, column_labels, t
 from analytics.store.hub import Hub
 from analytics.store.users import User, UserBook, default_language
 
@@ -249,7 +250,7 @@ def clear_factory_caches() -> None:
 
 
 def risk_label(s: Session, machine_type: str, horizon_hours: float | None) -> str:
-    """"Failure within 7 days": the horizon of the model that scored it, else the configured one
+    """ "Failure within 7 days": the horizon of the model that scored it, else the configured one
     (so the label says the same before the first model exists)."""
     from analytics.i18n import format_hours
 
@@ -262,6 +263,43 @@ def to_local(frame: pl.DataFrame, timezone: str, *columns: str) -> pl.DataFrame:
     browser then draws them as they are, whatever its own time zone)."""
     present = [c for c in columns if c in frame.columns]
     return frame.with_columns(pl.col(c).dt.convert_time_zone(timezone).dt.replace_time_zone(None) for c in present)
+
+
+MISSING = "—"  # how a table shows a missing value (Streamlit's own is "None")
+
+
+def show_table(
+    frame: pl.DataFrame,
+    s: Session,
+    *,
+    values: Mapping[str, Callable[[str, str], str | None]] | None = None,
+    formats: Mapping[str, Callable[[str], Any]] | None = None,
+    height: int | str = "auto",
+) -> None:
+    """A library table in the session's language: each column under its label
+    (:func:`~analytics.i18n.column_labels`; a column without one fails here, not in front of a
+    plant manager), missing values as a dash.
+
+    ``values``: per text column, a function of (value, language) giving the words to show (a status
+    label, :func:`~analytics.i18n.localize_text`); ``formats``: per column, a function of its label
+    giving a Streamlit column config (number format, progress bar)."""
+    labels = column_labels(frame.columns, s.language)
+    for column, label in (values or {}).items():
+        seen = frame.get_column(column).drop_nulls().unique().to_list()
+        shown = [label(v, s.language) for v in seen]
+        frame = frame.with_columns(pl.col(column).replace_strict(seen, shown, default=None, return_dtype=pl.String))
+    config: dict[str, Any] = {c: (formats[c](labels[c]) if formats and c in formats else labels[c]) for c in frame.columns}
+    st.dataframe(frame, hide_index=True, width="stretch", height=height, column_config=config, placeholder=MISSING)
+
+
+def number_column(fmt: str) -> Callable[[str], Any]:
+    """For :func:`show_table`'s ``formats``: numbers in ``fmt`` (printf style, or "percent")."""
+    return lambda label: st.column_config.NumberColumn(label, format=fmt)
+
+
+def share_column(label: str) -> Any:
+    """For :func:`show_table`'s ``formats``: a share of 0-1 as a percentage bar."""
+    return st.column_config.ProgressColumn(label, format="percent", min_value=0, max_value=1)
 
 
 def alert_book(s: Session) -> Any:

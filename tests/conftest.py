@@ -14,6 +14,20 @@ from analytics.store.hub import Hub
 # A fixed "now" so that "timestamp in the future" never depends on when the tests run.
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
+
+def untranslated_words(english: str, shown: str) -> list[str]:
+    """The words of ``english``'s library templates (:data:`analytics.i18n.LIBRARY_TEXTS`) still in
+    ``shown``, its Korean rendering; ``["<no Hangul>"]`` when it has no Korean at all."""
+    import re
+
+    from analytics.i18n import LIBRARY_TEXTS
+
+    if not re.search("[가-힣]", shown):
+        return ["<no Hangul>"]
+    template_words = {w for en in LIBRARY_TEXTS for w in re.findall(r"[a-z]{3,}", re.sub(r"\{\w+\}", " ", en))}
+    in_english = set(re.findall(r"\b[a-z]{3,}\b", english))
+    return sorted(w for w in set(re.findall(r"\b[a-z]{3,}\b", shown)) if w in template_words and w in in_english)
+
 PLANT = {
     "factory": {"id": "acme", "name_ko": "에이크미 정밀", "name_en": "Acme Precision", "timezone": "Asia/Seoul"},
     "machines": [

@@ -4,6 +4,7 @@ URL. Expected words come from the i18n catalogue, expected machines from the reg
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -18,7 +19,7 @@ from analytics.i18n import LANGUAGES, MESSAGES, t
 from analytics.solutions.alerts import AlertBook
 from analytics.store.hub import Hub
 from analytics.store.users import UserBook
-from tests.conftest import LIVED_FACTORIES
+from tests.conftest import LIVED_FACTORIES, untranslated_words
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app" / "main.py"
@@ -182,6 +183,11 @@ def test_every_page_renders_for_every_role(served: Hub, username: str, language:
         assert t("nav.sign_out", other_language) not in [b.label for b in at.button]
         sidebar = " ".join(str(e.value) for e in at.sidebar.markdown)
         assert t(f"role.{role}", language) in sidebar
+        for table in at.dataframe:  # every column under a label, never the library's own name
+            config = json.loads(table.proto.columns or "{}")
+            headers = [(config.get(str(c)) or {}).get("label", str(c)) for c in table.value.columns]
+            assert not [h for h in headers if re.fullmatch(r"[a-z0-9_]+", h)], (page, headers)
+            assert table.proto.placeholder == "—", page
 
 
 def test_overview_tiles_are_the_factorys_machines_most_urgent_first(served: Hub) -> None:
@@ -205,6 +211,24 @@ def test_data_page_shows_quarantined_rows_with_their_reason(served: Hub) -> None
     assert frames, "no quarantine table"
     assert set(frames[-1]["reason"]) <= set(quarantined.get_column("reason").to_list())
     assert len(frames[-1]) == min(quarantined.height, 1000)
+
+
+def test_model_cards_and_fault_details_read_in_korean(served: Hub) -> None:
+    """The texts the library writes in English on the Models and Data pages (why a model was
+    trained, which recipe, sensor-fault details) all have Korean."""
+    from analytics.i18n import localize_text
+    from analytics.models.anomaly.scoring import read_faults
+    from analytics.views.models import model_cards
+
+    texts: set[str] = set()
+    for factory_id in LIVED_FACTORIES:
+        cards = model_cards(served, factory_id)
+        assert "anomaly" in set(cards.get_column("kind")), factory_id
+        texts |= {v for c in ("method", "reason", "note") for v in cards.get_column(c).drop_nulls() if c != "method" or v.startswith("xgboost")}
+        texts |= set(read_faults(served, factory_id).collect().get_column("detail"))
+    assert len(texts) > 5
+    for text in texts - {""}:
+        assert untranslated_words(text, localize_text(text, "ko")) == [], (text, localize_text(text, "ko"))
 
 
 def test_only_an_engineer_or_admin_may_upload(served: Hub) -> None:

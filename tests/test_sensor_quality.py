@@ -172,6 +172,32 @@ def test_spike_is_found_and_a_process_transient_is_not() -> None:
     assert events.item(1, "detail").startswith(f"1-sample spike to {series['temp'][1200]} °C from a local median of")
 
 
+def test_every_kind_of_fault_detail_reads_in_korean() -> None:
+    """The detail texts of one day with a fault of each kind (the dashboard's Korean pages show
+    them through analytics.i18n.localize_text)."""
+    from analytics.i18n import localize_text
+    from tests.conftest import untranslated_words
+
+    series = clean_series()
+    series["temp"][700:790] = series["temp"][700]  # stuck
+    series["temp"][699], series["temp"][790] = series["temp"][700] - 1.0, series["temp"][700] + 1.0
+    series["temp"][800:815] = np.nan  # the sensor's own dropout
+    for values in series.values():
+        values[900:930] = np.nan  # gateway outage
+    series["temp"][1000:1002] = [212.0, 215.5]  # above the max, two samples
+    series["speed"][1050] = -40.0  # below the min, one sample
+    series["temp"][1200] += 40.0  # spike
+    series["speed"][1250:1320] = 3000.0  # flat at the physical max
+    series["current"][1100] = np.nan
+    quarantine = pl.DataFrame(
+        {"machine_id": ["M-1"], "sensor": ["current"], "ts": [ts(1100)], "reason": ["outside valid range [0.0, 100.0]"], "raw": ["-9999"]}
+    ).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
+    events = detect(series, quarantine=quarantine)
+    assert set(events.get_column("kind")) == {"stuck", "flatline", "dropout", "out_of_range", "spike"}
+    for detail in events.get_column("detail"):
+        assert untranslated_words(detail, localize_text(detail, "ko")) == [], (detail, localize_text(detail, "ko"))
+
+
 def test_a_level_change_is_no_spike() -> None:
     series = clean_series()
     series["temp"][1200:] += 15.0  # a new set point: stays
@@ -342,6 +368,16 @@ def test_recall_and_precision_per_kind_on_the_simulated_sample(sample_events) ->
     assert precision.rows() == [("dropout", 1.0, 36), ("out_of_range", 1.0, 3), ("spike", 1.0, 12), ("stuck", 1.0, 2)]
     gateway = events.filter(pl.col("sensor") == GATEWAY)
     assert gateway.height == 4 and gateway.get_column("true").all()
+
+
+def test_the_simulated_faults_details_read_in_korean(sample_events) -> None:
+    from analytics.i18n import localize_text
+    from tests.conftest import untranslated_words
+
+    _, events = sample_events
+    assert {"stuck", "dropout", "out_of_range"} <= set(events.get_column("kind"))
+    for detail in events.get_column("detail").unique():
+        assert untranslated_words(detail, localize_text(detail, "ko")) == [], (detail, localize_text(detail, "ko"))
 
 
 def test_simulated_events_exclude_their_windows_from_scoring(sample_events) -> None:

@@ -79,7 +79,7 @@ FAILURE_MODE_LABELS: dict[Language, dict[str, str]] = {
         "overload": "overload",
     },
 }
-_DIRECTION_LABELS: dict[Language, dict[Direction, str]] = {
+DIRECTION_LABELS: dict[Language, dict[Direction, str]] = {
     "ko": {"up": "상승", "down": "하강"},
     "en": {"up": "rising", "down": "falling"},
 }
@@ -310,7 +310,7 @@ class Evidence:
 
     def describe(self, language: Language) -> str:
         arrow = "↑" if self.direction == "up" else "↓"
-        head = f"{self.sensor} {arrow} {_DIRECTION_LABELS[language][self.direction]}"
+        head = f"{self.sensor} {arrow} {DIRECTION_LABELS[language][self.direction]}"
         figures = []
         unit = f" {self.unit}" if self.unit else ""
         if self.value is not None:
@@ -386,7 +386,7 @@ class Match:
             lines.append(t["contradicted"])
             lines += [f"  - {e.describe(language)}" for e in self.contradicted]
         if self.unobserved:
-            lines.append(t["unobserved"] + ", ".join(f"{s.sensor} {_DIRECTION_LABELS[language][s.direction]}" for s in self.unobserved))
+            lines.append(t["unobserved"] + ", ".join(f"{s.sensor} {DIRECTION_LABELS[language][s.direction]}" for s in self.unobserved))
         lines.append(t["references"] + r.references)
         return "\n".join(lines)
 

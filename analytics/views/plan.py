@@ -7,7 +7,7 @@ import io
 
 import polars as pl
 
-from analytics.i18n import mode_label, status_label, t, urgency_label, window_kind_label
+from analytics.i18n import column_labels, mode_label, status_label, t, urgency_label, window_kind_label
 from analytics.solutions.priority import PRIORITY_SCHEMA
 
 
@@ -27,7 +27,7 @@ def plan_table(priority: pl.DataFrame, timezone: str, language: str) -> pl.DataF
 
     return priority.sort("rank").select(
         pl.col("rank").alias(t("plan.col_rank", language)),
-        pl.col("machine_id").alias(t("col.machine", language)),
+        pl.col("machine_id").alias(column_labels(["machine_id"], language)["machine_id"]),
         labels("status", status_label).alias(t("plan.col_status", language)),
         labels("failure_mode", mode_label).alias(t("plan.col_mode", language)),
         labels("urgency", urgency_label).alias(t("plan.col_urgency", language)),

@@ -9,7 +9,8 @@ import streamlit as st
 from analytics.errors import HubError
 from analytics.i18n import STATUS_COLORS, alert_status_label, format_local, mode_choices, mode_label, status_label, verdict_label
 from analytics.solutions.alerts import VERDICTS
-from app.common import alert_book, clear_factory_caches, session
+from analytics.solutions.knowledge import UNKNOWN_MODE
+from app.common import alert_book, clear_factory_caches, session, show_table, to_local
 
 s = session()
 t = s.t
@@ -42,7 +43,14 @@ for alert in open_alerts:
             st.markdown(f"**{t('machine.why')}** {reason}")
         if action:
             st.markdown(f"**{t('machine.action')}** {action}")
-        st.caption(t("alerts.last_seen", day=alert.last_day.isoformat()) + (f" · {t('alerts.acknowledged_by', user=alert.acknowledged_by, when=format_local(alert.acknowledged_at, s.timezone))}" if alert.acknowledged_at else ""))
+        st.caption(
+            t("alerts.last_seen", day=alert.last_day.isoformat())
+            + (
+                f" · {t('alerts.acknowledged_by', user=alert.acknowledged_by, when=format_local(alert.acknowledged_at, s.timezone))}"
+                if alert.acknowledged_at
+                else ""
+            )
+        )
         verdict = latest_verdicts.get(alert.alert_id)
         if verdict:
             st.info(t("alerts.verdict_given", verdict=verdict_label(verdict["verdict"], s.language), user=verdict["given_by"]))
@@ -66,9 +74,17 @@ for alert in open_alerts:
                 else:
                     _done(t("alerts.resolved"))
         with feedback, st.form(f"feedback-{alert.alert_id}", border=False):
-            given = st.radio(t("alerts.verdict"), VERDICTS, format_func=lambda v: verdict_label(v, s.language), key=f"verdict-{alert.alert_id}", horizontal=True)
+            given = st.radio(
+                t("alerts.verdict"), VERDICTS, format_func=lambda v: verdict_label(v, s.language), key=f"verdict-{alert.alert_id}", horizontal=True
+            )
             modes = mode_choices()
-            found = st.selectbox(t("alerts.mode_found"), modes, index=modes.index(alert.mode) if alert.mode in modes else 0, format_func=lambda m: mode_label(m, s.language), key=f"mode-{alert.alert_id}")
+            found = st.selectbox(
+                t("alerts.mode_found"),
+                modes,
+                index=modes.index(alert.mode) if alert.mode in modes else 0,
+                format_func=lambda m: mode_label(m, s.language),
+                key=f"mode-{alert.alert_id}",
+            )
             remark = st.text_input(t("alerts.feedback_note"), key=f"remark-{alert.alert_id}")
             if st.form_submit_button(t("alerts.give_feedback"), icon=":material/rate_review:"):
                 try:
@@ -82,24 +98,23 @@ st.subheader(t("alerts.recent"))
 today = max((a.last_day for a in book.alerts()), default=None)
 recent = book.alerts(status="resolved", since=today - timedelta(days=30)) if today else []
 if recent:
-    st.dataframe(
+    show_table(
         pl.DataFrame(
             [
                 {
-                    "machine": a.machine_id,
-                    "mode": mode_label(a.mode, s.language),
-                    "severity": status_label(a.severity, s.language),
-                    "opened": a.opened_day,
-                    "last": a.last_day,
+                    "machine_id": a.machine_id,
+                    "failure_mode": a.mode or UNKNOWN_MODE,
+                    "severity": a.severity,
+                    "opened_day": a.opened_day,
+                    "last_day": a.last_day,
                     "resolved_by": t("alerts.system") if (a.resolved_by or "").startswith("system:") else a.resolved_by,
-                    "note": a.resolution_note,
+                    "resolution_note": a.resolution_note or None,
                 }
                 for a in recent
             ]
         ),
-        hide_index=True,
-        width="stretch",
-        column_config={k: t(f"alerts.col_{k}") for k in ("machine", "mode", "severity", "opened", "last", "resolved_by", "note")},
+        s,
+        values={"failure_mode": mode_label, "severity": status_label},
     )
 else:
     st.caption(t("alerts.none_recent"))
@@ -107,15 +122,12 @@ else:
 st.subheader(t("alerts.feedback"))
 given = book.feedback()
 if given.height:
-    shown = given.sort("given_at", descending=True).with_columns(
-        pl.col("verdict").map_elements(lambda v: verdict_label(v, s.language), return_dtype=pl.String),
-        pl.col("failure_mode").map_elements(lambda m: mode_label(m, s.language), return_dtype=pl.String),
-    )
-    st.dataframe(
-        shown.select("machine_id", "verdict", "failure_mode", "note", "given_by", "given_at"),
-        hide_index=True,
-        width="stretch",
-        column_config={"machine_id": t("col.machine"), "verdict": t("alerts.verdict"), "failure_mode": t("alerts.mode_found"), "note": t("alerts.feedback_note"), "given_by": t("alerts.col_given_by"), "given_at": t("alerts.col_given_at")},
+    show_table(
+        to_local(given.sort("given_at", descending=True), s.timezone, "given_at").select(
+            "machine_id", "verdict", "failure_mode", "note", "given_by", "given_at"
+        ),
+        s,
+        values={"verdict": verdict_label, "failure_mode": mode_label},
     )
 else:
     st.caption(t("alerts.no_feedback"))

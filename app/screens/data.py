@@ -9,11 +9,24 @@ import yaml
 from pydantic import ValidationError
 
 from analytics.errors import HubError
-from analytics.i18n import format_local
+from analytics.i18n import event_label, fault_kind_label, format_local, localize_text, run_status_label
 from analytics.ingest import ingest_file
 from analytics.ingest.mapping import ImportMapping
 from analytics.ingest.preview import preview_file, save_upload
-from app.common import clear_factory_caches, history, hub, quality, quarantine, require_factory, sensor_faults, session, solved_days, to_local
+from app.common import (
+    clear_factory_caches,
+    history,
+    hub,
+    quality,
+    quarantine,
+    require_factory,
+    sensor_faults,
+    session,
+    share_column,
+    show_table,
+    solved_days,
+    to_local,
+)
 
 UPLOAD_ROLES = ("engineer", "admin")  # plant managers read the data health; engineers change the data
 
@@ -34,7 +47,9 @@ else:
     mapping_file = right.file_uploader(t("data.mapping"), type=["yaml", "yml"], key="upload_mapping")
     if upload is not None:
         try:
-            mapping = ImportMapping.model_validate(yaml.safe_load(mapping_file.getvalue().decode("utf-8")) or {}) if mapping_file else ImportMapping(table=table)
+            mapping = (
+                ImportMapping.model_validate(yaml.safe_load(mapping_file.getvalue().decode("utf-8")) or {}) if mapping_file else ImportMapping(table=table)
+            )
             if mapping.table != table:
                 mapping = mapping.model_copy(update={"table": table})
             path = save_upload(hub(), factory_id, upload.name, upload.getvalue())
@@ -56,10 +71,10 @@ else:
             )
             if preview.already_ingested:
                 st.warning(t("data.already"))
-            st.dataframe(to_local(preview.sample, s.timezone, "ts"), hide_index=True, width="stretch", height=220)
+            show_table(to_local(preview.sample, s.timezone, "ts"), s, values={"kind": event_label}, height=220)
             if preview.problems.height:
                 st.markdown(f"**{t('data.problems')}**")
-                st.dataframe(preview.problems, hide_index=True, width="stretch", height=220)
+                show_table(preview.problems, s, values={"reason": localize_text}, height=220)
             if st.button(t("data.store"), type="primary", key="upload_store", icon=":material/save:"):
                 try:
                     result = ingest_file(hub(), factory_id, path, mapping)
@@ -71,21 +86,32 @@ else:
 
 # --- what arrived and how good it is ---------------------------------------------------------------
 st.subheader(t("data.history"))
-st.dataframe(history(s), width="stretch", hide_index=True)
+show_table(
+    history(s).drop("factory_id"),
+    s,
+    values={"status": run_status_label, "table_name": lambda name, _: t(f"data.table_{name}")},
+)
 
 st.subheader(t("data.quality"))
 reports = quality(s)
 if reports.height:
     latest = reports.sort("reported_at").group_by("machine_id", "sensor").last().sort("machine_id", "sensor")
-    st.dataframe(
-        latest.select("machine_id", "sensor", "received", "share_missing", "share_invalid", "share_duplicate", "gaps", "longest_gap_s", "flatline_stretches", "history_days", "enough_history"),
-        width="stretch",
-        hide_index=True,
-        column_config={
-            "share_missing": st.column_config.ProgressColumn("missing", format="percent", min_value=0, max_value=1),
-            "share_invalid": st.column_config.ProgressColumn("invalid", format="percent", min_value=0, max_value=1),
-            "share_duplicate": st.column_config.ProgressColumn("duplicate", format="percent", min_value=0, max_value=1),
-        },
+    show_table(
+        latest.select(
+            "machine_id",
+            "sensor",
+            "received",
+            "share_missing",
+            "share_invalid",
+            "share_duplicate",
+            "gaps",
+            "longest_gap_s",
+            "flatline_stretches",
+            "history_days",
+            "enough_history",
+        ),
+        s,
+        formats={"share_missing": share_column, "share_invalid": share_column, "share_duplicate": share_column},
     )
 else:
     st.info(t("data.no_quality"))
@@ -94,13 +120,17 @@ st.subheader(t("data.faults"))
 days = solved_days(s)
 faults = sensor_faults(s, days[-1] - timedelta(days=13), days[-1]) if days else pl.DataFrame()
 if faults.height:
-    st.dataframe(to_local(faults, s.timezone, "start", "end").sort("start", descending=True), width="stretch", hide_index=True)
+    show_table(to_local(faults, s.timezone, "start", "end").sort("start", descending=True), s, values={"kind": fault_kind_label, "detail": localize_text})
 else:
     st.success(t("data.no_faults"))
 
 st.subheader(t("data.quarantine"))
 rows = quarantine(s)
 if rows.height:
-    st.dataframe(to_local(rows, s.timezone, "ts", "quarantined_at").select("source_file", "row", "column", "reason", "raw", "quarantined_at"), width="stretch", hide_index=True)
+    show_table(
+        to_local(rows, s.timezone, "ts", "quarantined_at").select("source_file", "row", "column", "reason", "raw", "quarantined_at"),
+        s,
+        values={"reason": localize_text},
+    )
 else:
     st.success(t("data.no_quarantine"))

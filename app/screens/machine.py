@@ -9,8 +9,20 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from analytics.i18n import STATUS_COLORS, event_label, format_hours, format_percent, machine_type_label, mode_label, status_label, urgency_label
-from app.common import fleet, machine, machines, risk_label, session, to_local
+from analytics.i18n import (
+    STATUS_COLORS,
+    column_labels,
+    direction_label,
+    event_label,
+    format_hours,
+    format_percent,
+    localize_text,
+    machine_type_label,
+    mode_label,
+    status_label,
+    urgency_label,
+)
+from app.common import fleet, machine, machines, risk_label, session, show_table, to_local
 
 s = session()
 t = s.t
@@ -25,7 +37,7 @@ if asked is not None and asked not in ids:
     # The same words for a machine of another factory and one that does not exist.
     st.error(t("machine.unknown"))
 chosen = st.selectbox(
-    t("col.machine"),
+    column_labels(["machine_id"], s.language)["machine_id"],
     ids,
     index=ids.index(asked) if asked in ids else 0,
     key="machine_choice",
@@ -93,10 +105,17 @@ with st.container(border=True):
         evidence = pl.DataFrame(latest.get("evidence") or [])
         if evidence.height:
             st.markdown(f"**{t('machine.evidence')}**")
-            st.dataframe(evidence, hide_index=True, width="stretch")
+            show_table(
+                evidence.select("sensor", "direction", "value", "baseline", "unit", "trend_per_day", pl.col(f"text_{s.language}").alias("text")),
+                s,
+                values={"direction": direction_label},
+            )
         models = [m for m in (latest.get("anomaly_model_id"), latest.get("failure_model_id")) if m]
         if models:
-            st.caption(t("machine.models", models=", ".join(models)) + (f" · {latest['failure_note']}" if latest.get("failure_note") else ""))
+            st.caption(
+                t("machine.models", models=", ".join(models))
+                + (f" · {localize_text(latest['failure_note'], s.language)}" if latest.get("failure_note") else "")
+            )
 
 # --- sensors -------------------------------------------------------------------------------------
 st.subheader(t("machine.sensor_charts"))
@@ -230,16 +249,11 @@ else:
     left.info(t("machine.no_drivers"))
 right.markdown(f"**{t('machine.events')}**")
 if events.height:
-    right.dataframe(
-        events.select("ts", "label", "component", "text"),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "ts": st.column_config.DatetimeColumn(x_title, format="YYYY-MM-DD HH:mm"),
-            "label": t("machine.event"),
-            "component": t("machine.component"),
-            "text": t("machine.event_text"),
-        },
-    )
+    with right:
+        show_table(
+            events.select("ts", pl.col("label").alias("kind"), "component", "text"),
+            s,
+            formats={"ts": lambda label: st.column_config.DatetimeColumn(label, format="YYYY-MM-DD HH:mm")},
+        )
 else:
     right.info(t("machine.no_events"))

@@ -4,7 +4,8 @@ well it validated and when it was last retrained."""
 import polars as pl
 import streamlit as st
 
-from app.common import model_cards, session
+from analytics.i18n import localize_text, machine_type_label
+from app.common import model_cards, session, show_table
 
 s = session()
 t = s.t
@@ -18,10 +19,23 @@ if cards.height == 0:
 st.subheader(t("models.anomaly"))
 anomaly = cards.filter(pl.col("kind") == "anomaly")
 if anomaly.height:
-    st.dataframe(
-        anomaly.select("subject", "model_id", "method", "training_from", "training_to", "training_rows", "feature_set", "feature_version", "fitted_at", "reason", "note", "models_fitted"),
-        hide_index=True,
-        width="stretch",
+    show_table(
+        anomaly.select(
+            "subject",
+            "model_id",
+            "method",
+            "training_from",
+            "training_to",
+            "training_rows",
+            "feature_set",
+            "feature_version",
+            "fitted_at",
+            "reason",
+            "note",
+            "models_fitted",
+        ),
+        s,
+        values={"reason": localize_text, "note": localize_text},
     )
 else:
     st.caption(t("models.none"))
@@ -29,13 +43,31 @@ else:
 st.subheader(t("models.failure"))
 failure = cards.filter(pl.col("kind") == "failure")
 if failure.height:
-    st.dataframe(
+    show_table(
         failure.select(
-            "subject", "model_id", "method", "training_from", "training_to", "training_rows", "training_failures", "training_factories",
-            "feature_set", "fitted_at", "brier", "brier_baseline", "pr_auc", "pr_auc_naive", "validated_rows", "validated_from", "validated_to", "reason", "note", "models_fitted",
+            "subject",
+            "model_id",
+            "method",
+            "training_from",
+            "training_to",
+            "training_rows",
+            "training_failures",
+            "training_factories",
+            "feature_set",
+            "fitted_at",
+            "brier",
+            "brier_baseline",
+            "pr_auc",
+            "pr_auc_naive",
+            "validated_rows",
+            "validated_from",
+            "validated_to",
+            "reason",
+            "note",
+            "models_fitted",
         ),
-        hide_index=True,
-        width="stretch",
+        s,
+        values={"subject": machine_type_label, "method": localize_text, "reason": localize_text, "note": localize_text},
     )
 else:
     st.caption(t("models.none"))

@@ -4,7 +4,7 @@ import polars as pl
 import streamlit as st
 
 from analytics.i18n import STATUS_COLORS, format_hours, format_local, format_percent, machine_type_label, mode_label, status_label
-from app.common import fleet, risk_label, session
+from app.common import fleet, number_column, risk_label, session, show_table
 
 s = session()
 t = s.t
@@ -83,24 +83,23 @@ st.subheader(t("overview.reliability"))
 st.caption(t("overview.reliability_caption"))
 table = overview.reliability.with_columns(pl.col("machine_id").fill_null(t("overview.whole_factory")))
 this_month = table.filter(pl.col("period") == "this_month").drop("period")
-last_month = table.filter(pl.col("period") == "last_month").select("machine_id", *(pl.col(c).alias(f"{c}_last") for c in ("downtime_h", "availability", "mtbf_h", "mttr_h")))
+last_month = table.filter(pl.col("period") == "last_month").select(
+    "machine_id", *(pl.col(c).alias(f"{c}_last") for c in ("downtime_h", "availability", "mtbf_h", "mttr_h"))
+)
 compared = this_month.join(last_month, on="machine_id", how="left").select(
     "machine_id", "failures", "downtime_h", "downtime_h_last", "mtbf_h", "mtbf_h_last", "mttr_h", "mttr_h_last", "availability", "availability_last"
 )
-st.dataframe(
+show_table(
     compared,
-    hide_index=True,
-    width="stretch",
-    column_config={
-        "machine_id": t("col.machine"),
-        "failures": t("col.failures"),
-        "downtime_h": st.column_config.NumberColumn(t("col.downtime_h"), format="%.1f"),
-        "downtime_h_last": st.column_config.NumberColumn(t("col.downtime_h_last"), format="%.1f"),
-        "mtbf_h": st.column_config.NumberColumn(t("col.mtbf_h"), format="%.0f"),
-        "mtbf_h_last": st.column_config.NumberColumn(t("col.mtbf_h_last"), format="%.0f"),
-        "mttr_h": st.column_config.NumberColumn(t("col.mttr_h"), format="%.1f"),
-        "mttr_h_last": st.column_config.NumberColumn(t("col.mttr_h_last"), format="%.1f"),
-        "availability": st.column_config.NumberColumn(t("col.availability"), format="percent"),
-        "availability_last": st.column_config.NumberColumn(t("col.availability_last"), format="percent"),
+    s,
+    formats={
+        "downtime_h": number_column("%.1f"),
+        "downtime_h_last": number_column("%.1f"),
+        "mtbf_h": number_column("%.0f"),
+        "mtbf_h_last": number_column("%.0f"),
+        "mttr_h": number_column("%.1f"),
+        "mttr_h_last": number_column("%.1f"),
+        "availability": number_column("percent"),
+        "availability_last": number_column("percent"),
     },
 )

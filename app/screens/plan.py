@@ -5,7 +5,7 @@ exported)."""
 import streamlit as st
 
 from analytics.views.plan import plan_excel, plan_table
-from app.common import priority, session, solved_days
+from app.common import MISSING, priority, session, solved_days
 
 s = session()
 t = s.t
@@ -22,7 +22,7 @@ if plan.height == 0:
     st.stop()
 
 table = plan_table(plan, s.timezone, s.language)
-st.dataframe(table, hide_index=True, width="stretch")
+st.dataframe(table, hide_index=True, width="stretch", placeholder=MISSING)  # headers already in the language: it is also the export
 left, right = st.columns(2)
 stem = f"maintenance-plan-{s.factory_id}-{day.isoformat()}"
 # UTF-8 with a byte-order mark: Excel opens a CSV of Korean text correctly only with it.
