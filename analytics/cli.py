@@ -47,7 +47,13 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(features_app, name="features")
 app.add_typer(eval_app, name="eval")
 app.add_typer(alert_app, name="alert")
+run_app = typer.Typer(help="Scheduled work: the daily run of every factory.", no_args_is_help=True)
+report_app = typer.Typer(help="Daily reports: build, send, and who receives them.", no_args_is_help=True)
+recipient_app = typer.Typer(help="A factory's report recipients.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+app.add_typer(run_app, name="run")
+app.add_typer(report_app, name="report")
+report_app.add_typer(recipient_app, name="recipients")
 
 console = Console()
 # Errors go to stderr as plain text: no markup (file names may hold brackets) and no wrapping
@@ -1240,6 +1246,138 @@ def demo_build(
     console.print(f"passwords: {Path(hub.settings.data_dir) / CREDENTIALS_FILE} (readable by you only)")
     if failed:
         raise typer.Exit(1)
+
+
+# --- the daily run and its report ------------------------------------------------------------------
+def _one_date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError as exc:
+        raise HubError(f"--date is YYYY-MM-DD: {exc}") from exc
+
+
+@run_app.command("daily")
+def run_daily_command(
+    day: Annotated[str | None, typer.Option("--date", help="Local date to process (default: each factory's yesterday).")] = None,
+    factory: Annotated[list[str] | None, typer.Option("--factory", help="Only these factories (repeat the option); default: all.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the reports under DIR/<factory>/<date>/ (default: each factory's reports/ folder).")] = None,
+    send: Annotated[bool, typer.Option("--send/--no-send", help="E-mail the reports (needs FACTORYHUB_MAIL__HOST).")] = True,
+    force: Annotated[bool, typer.Option(help="Send reports again to recipients who already got them.")] = False,
+) -> None:
+    """Every factory's day: ingest its inbox, features, anomaly scores, retraining when due,
+    failure risk, solutions and alerts, then the daily report (written, and sent). A factory that
+    fails is recorded and does not stop the others; the exit status is 1 when any failed.
+    Re-running a date adds nothing and sends nothing twice."""
+    from analytics.pipeline.scheduled import DAILY_STAGES, run_daily
+
+    hub = _hub()
+    if send and not hub.settings.mail.host:
+        err.print("mail: no SMTP server configured (FACTORYHUB_MAIL__HOST): reports are written, not sent", markup=False, highlight=False)
+        send = False
+    ids = factory or [f.factory_id for f in hub.registry.factories()]
+    with Progress(TextColumn("{task.description:<10}"), BarColumn(), TextColumn("{task.completed}/{task.total} factories"), TextColumn("{task.fields[failed]}"), TimeElapsedColumn(), console=err, transient=False) as bar:
+        tasks = {stage: bar.add_task(stage, total=len(ids), failed="") for stage in DAILY_STAGES}
+        failures: dict[str, int] = dict.fromkeys(DAILY_STAGES, 0)
+
+        def on_stage(factory_id: str, stage: str, status: str) -> None:
+            failures[stage] += status == "failed"
+            bar.update(tasks[stage], advance=1, failed=f"[red]{failures[stage]} failed[/]" if failures[stage] else "")
+
+        run_id, results = run_daily(hub, _one_date(day), ids, send=send, out_dir=out, force=force, on_stage=on_stage)
+    table = Table("factory", "date", "status", "files", "readings", "alarms", "statuses", "alerts opened", "report", "seconds", title=f"daily run {run_id}")
+    for r in results:
+        c = r.counts
+        solve = c.get("solve", {})
+        statuses = ", ".join(f"{solve[s]} {s}" for s in ("critical", "warning", "watch", "normal") if solve.get(s))
+        mail = c.get("report", {})
+        sent = f"sent {mail['sent']}" + (f", had {mail['already_sent']}" if mail.get("already_sent") else "") if "sent" in mail else "written" if r.report else "-"
+        table.add_row(
+            r.factory_id, r.day.isoformat(), "[green]ok[/]" if r.status == "ok" else f"[red]failed at {r.stage}[/]",
+            str(c.get("ingest", {}).get("files", 0)), f"{c.get('features', {}).get('readings', 0):,}", str(c.get("score", {}).get("alarms", "-")),
+            statuses or "-", str(solve.get("alerts_opened", "-")), sent, f"{sum(r.seconds.values()):.1f}",
+        )  # fmt: skip
+    console.print(table)
+    for r in results:
+        for error in r.errors:
+            err.print(f"{r.factory_id} {r.day}: {error}", markup=False, highlight=False)
+    failed = [r.factory_id for r in results if r.status != "ok"]
+    print(json.dumps({"run_id": run_id, "factories": len(results), "failed": failed, "sent": sum(r.counts.get("report", {}).get("sent", 0) for r in results)}))
+    if failed:
+        raise typer.Exit(1)
+
+
+@report_app.command("daily")
+def report_daily(
+    factory: Annotated[str, typer.Option(help="Factory id.")],
+    day: Annotated[str, typer.Option("--date", help="Local date of the report (YYYY-MM-DD).")],
+    send: Annotated[bool, typer.Option("--send", help="E-mail it to the factory's recipients (once per day unless --force).")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Write it under DIR/<factory>/<date>/.")] = None,
+    language: Annotated[str | None, typer.Option(help="ko or en (default: the factory's).")] = None,
+    force: Annotated[bool, typer.Option(help="With --send: send again to recipients who already got it.")] = False,
+) -> None:
+    """One factory's daily report: subject, HTML with inline charts and a plain-text part."""
+    from analytics.pipeline.scheduled import report_folder
+    from analytics.reports.daily import build_daily_report
+    from analytics.reports.mail import send_daily_report
+
+    hub = _hub()
+    the_day = _one_date(day)
+    assert the_day is not None
+    report = build_daily_report(hub, factory, the_day, language=language, dashboard_url=hub.settings.dashboard_url)
+    figures: dict[str, object] = {"factory": factory, "date": day, "language": report.language, "subject": report.subject, "images": len(report.images)}
+    path = report.write(report_folder(hub, factory, the_day, out))
+    figures["html"] = str(path)
+    console.print(f"{report.subject}\n{path}", markup=False, highlight=False)
+    if send:
+        outcome = send_daily_report(hub, factory, the_day, force=force, reports={report.language: report} if language is None else None)
+        figures |= {"sent": outcome.sent, "already_sent": outcome.skipped, "failed": outcome.failed}
+        for address, why in outcome.failed.items():
+            err.print(f"not sent to {address}: {why}", markup=False, highlight=False)
+    print(json.dumps(figures, ensure_ascii=False))
+    if send and figures.get("failed"):
+        raise typer.Exit(1)
+
+
+@recipient_app.command("add")
+def recipients_add(
+    factory: Annotated[str, typer.Option(help="Factory id.")],
+    email: Annotated[str, typer.Argument(help="E-mail address.")],
+    name: Annotated[str, typer.Option(help="The person's name.")] = "",
+    language: Annotated[str | None, typer.Option(help="ko or en (default: the factory's).")] = None,
+) -> None:
+    """Add someone to a factory's daily report (or change their name or language)."""
+    from analytics.reports.mail import ReportRecipients
+
+    try:
+        ReportRecipients(_hub(), factory).add(email, name=name, language=language)
+    except ValueError as exc:
+        raise HubError(str(exc)) from exc
+    console.print(f"{email} receives {factory}'s daily report", markup=False, highlight=False)
+
+
+@recipient_app.command("remove")
+def recipients_remove(factory: Annotated[str, typer.Option(help="Factory id.")], email: Annotated[str, typer.Argument(help="E-mail address.")]) -> None:
+    """Take someone off a factory's daily report."""
+    from analytics.reports.mail import ReportRecipients
+
+    try:
+        removed = ReportRecipients(_hub(), factory).remove(email)
+    except ValueError as exc:
+        raise HubError(str(exc)) from exc
+    if not removed:
+        raise HubError(f"{email} is not a recipient of {factory}'s report")
+    console.print(f"{email} no longer receives {factory}'s daily report", markup=False, highlight=False)
+
+
+@recipient_app.command("list")
+def recipients_list(factory: Annotated[str, typer.Option(help="Factory id.")]) -> None:
+    """Who receives a factory's daily report."""
+    from analytics.reports.mail import ReportRecipients
+
+    table = Table("e-mail", "name", "language", title=f"{factory} daily report")
+    for r in ReportRecipients(_hub(), factory).list():
+        table.add_row(r.email, r.name, r.language or "(factory's)")
+    console.print(table)
 
 
 def _first_error(exc: ValidationError) -> str:

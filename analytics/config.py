@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from analytics.schemas import validate_timezone
@@ -153,6 +154,27 @@ class SolutionSettings(BaseModel):
     max_evidence: int = Field(4, ge=1, description="Most sensors cited as evidence for one machine.")
 
 
+class MailSettings(BaseModel):
+    """SMTP delivery of the daily report (:mod:`analytics.reports.mail`).
+
+    Environment: ``FACTORYHUB_MAIL__<FIELD>``, e.g. ``FACTORYHUB_MAIL__HOST=smtp.example.com``,
+    ``FACTORYHUB_MAIL__PASSWORD=...``. The password is a secret: it is never printed or logged,
+    and it has no default (it belongs in the environment or a secrets manager, not in a file).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str | None = Field(None, description="SMTP server; none: reports are only written to files.")
+    port: int = Field(587, gt=0, lt=65536, description="587 for STARTTLS, 465 for SSL, 25 for plain relays.")
+    security: Literal["starttls", "ssl", "none"] = Field("starttls", description="How the connection is encrypted.")
+    username: str | None = Field(None, description="SMTP login; none: send without logging in (a local relay).")
+    password: SecretStr | None = Field(None, description="SMTP password.")
+    sender: str = Field("Factory Data Hub <reports@localhost>", description="From: address of the reports.")
+    timeout_s: float = Field(30.0, gt=0, description="Seconds to wait for the server on each step.")
+    attempts: int = Field(4, ge=1, description="Tries per message before giving up on a temporary failure.")
+    backoff_s: float = Field(2.0, ge=0, description="Wait before the second try; doubled before each next one.")
+
+
 class HubSettings(BaseSettings):
     """Settings of one hub installation.
 
@@ -180,9 +202,14 @@ class HubSettings(BaseSettings):
         30, ge=3, description="Identical consecutive samples that count as a flat-lined stretch."
     )
 
+    dashboard_url: str | None = Field(
+        "http://localhost:8501", description="Address of the dashboard, for the links in reports; empty: no links."
+    )
+
     anomaly: AnomalySettings = Field(default_factory=AnomalySettings, description="Anomaly monitoring.")
     failure: FailureSettings = Field(default_factory=FailureSettings, description="Failure risk and time-to-failure models.")
     solutions: SolutionSettings = Field(default_factory=SolutionSettings, description="Machine status, alerts and actions.")
+    mail: MailSettings = Field(default_factory=MailSettings, description="E-mail delivery of the daily report.")
 
     @field_validator("default_timezone")
     @classmethod

@@ -30,7 +30,7 @@ import yaml
 
 from analytics.config import HubSettings
 from analytics.errors import InputFileError
-from analytics.ingest.mapping import ImportMapping, load_mapping
+from analytics.ingest.inbox import first_existing, folder_mappings, is_events_file
 from analytics.ingest.pipeline import IngestResult, ingest_file
 from analytics.schemas import load_plant
 from analytics.store.hub import Hub
@@ -38,21 +38,14 @@ from analytics.store.hub import Hub
 log = logging.getLogger(__name__)
 
 PLANT_FILES = ("plant.yaml", "plant.yml", "plant.json")
-READINGS_MAPPING_FILES = ("mapping.yaml", "mapping.yml", "mapping.json")
-EVENTS_MAPPING_FILES = ("events_mapping.yaml", "events_mapping.yml", "events_mapping.json")
 DATA_SUFFIXES = frozenset({".csv", ".tsv", ".parquet", ".xlsx", ".xlsm"})
-EVENTS_PREFIX = "events"
-
-
-def _first_existing(folder: Path, names: tuple[str, ...]) -> Path | None:
-    return next((folder / n for n in names if (folder / n).is_file()), None)
 
 
 def factory_folders(samples: Path) -> list[Path]:
     """Sub-folders of ``samples`` that describe a factory (hold a plant file), sorted by name."""
     if not samples.is_dir():
         raise InputFileError(samples, "samples folder not found")
-    return sorted(p for p in samples.iterdir() if p.is_dir() and _first_existing(p, PLANT_FILES))
+    return sorted(p for p in samples.iterdir() if p.is_dir() and first_existing(p, PLANT_FILES))
 
 
 def data_files(folder: Path) -> tuple[list[Path], list[Path]]:
@@ -68,23 +61,8 @@ def data_files(folder: Path) -> tuple[list[Path], list[Path]]:
         if p.is_file() and p.suffix.lower() in DATA_SUFFIXES
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
-    events = [p for p in files if p.name.lower().startswith(EVENTS_PREFIX)]
-    readings = [p for p in files if not p.name.lower().startswith(EVENTS_PREFIX)]
-    return readings, events
-
-
-def _mappings(folder: Path) -> tuple[ImportMapping, ImportMapping]:
-    """The readings and events mappings of a factory folder (defaults where a file is absent)."""
-    path = _first_existing(folder, READINGS_MAPPING_FILES)
-    readings = load_mapping(path) if path else ImportMapping()
-    if readings.table != "readings":
-        raise InputFileError(path or folder, "the readings mapping must have table: readings")
-    path = _first_existing(folder, EVENTS_MAPPING_FILES)
-    events = load_mapping(path) if path else ImportMapping(table="events")
-    # A mapping file without "table:" defaults to readings; an events mapping must say so, since
-    # quietly overriding it would hide a mapping meant for another file.
-    if events.table != "events":
-        raise InputFileError(path or folder, "the events mapping must have table: events")
+    events = [p for p in files if is_events_file(p)]
+    readings = [p for p in files if not is_events_file(p)]
     return readings, events
 
 
@@ -110,11 +88,11 @@ def build_factory(
     hub: Hub, folder: Path, *, now: datetime | None = None, on_file: Callable[[], None] | None = None
 ) -> tuple[str, list[IngestResult]]:
     """Register the factory described in ``folder`` and ingest its files; (factory id, results)."""
-    plant_path = _first_existing(folder, PLANT_FILES)
+    plant_path = first_existing(folder, PLANT_FILES)
     if plant_path is None:
         raise InputFileError(folder, f"no plant description ({', '.join(PLANT_FILES)})")
     plant = load_plant(plant_path)
-    readings_mapping, events_mapping = _mappings(folder)
+    readings_mapping, events_mapping = folder_mappings(folder)
     factory = hub.registry.register_plant(plant)
     _apply_calendar(hub, factory.factory_id, folder / CALENDAR_FILE)
     log.info("registered factory %s (%d machines) from %s", factory.factory_id, len(plant.machines), folder)

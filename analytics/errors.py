@@ -35,8 +35,9 @@ class StageError(HubError):
     """A stage of one factory's day failed (:func:`analytics.pipeline.process_day`); names the
     factory, the day and the stage, the cause is chained."""
 
-    def __init__(self, factory_id: str, day: object, stage: str, cause: BaseException) -> None:
+    def __init__(self, factory_id: str, day: object, stage: str, cause: BaseException, partial: object = None) -> None:
         self.factory_id, self.day, self.stage = factory_id, day, stage
+        self.partial = partial  # what the stages before it did (a FactoryDay), when known
         super().__init__(f"{factory_id} {day}: {stage} failed: {type(cause).__name__}: {cause}")
 
 

@@ -31,12 +31,13 @@ STAGES = ("features", "score", "train", "predict", "solve")
 
 @dataclass
 class FactoryDay:
-    """What one factory's day did: per stage, its seconds and a short summary."""
+    """What one factory's day did: per stage, its seconds, a short summary and its counts."""
 
     factory_id: str
     day: date
     seconds: dict[str, float] = field(default_factory=dict)
     summary: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
     trained: bool = False
 
 
@@ -72,7 +73,7 @@ def _stage(run: FactoryDay, name: str) -> Iterator[None]:
     except StageError:
         raise
     except Exception as exc:
-        raise StageError(run.factory_id, run.day, name, exc) from exc
+        raise StageError(run.factory_id, run.day, name, exc, partial=run) from exc
     finally:
         run.seconds[name] = time.perf_counter() - started
 
@@ -95,10 +96,12 @@ def process_day(hub: Hub, factory_id: str, day: date, *, train: bool | None = No
     with _stage(run, "features"):
         features = build_features(hub, factory_id, [day], window=settings.anomaly.window)
         run.summary["features"] = f"{features.readings:,} readings -> {features.sensor_rows:,} sensor windows"
+        run.counts["features"] = {"readings": features.readings, "sensor_windows": features.sensor_rows}
 
     with _stage(run, "score"):
         scored = score_day(hub, factory_id, day, settings.anomaly)
         run.summary["score"] = f"{scored.machines} machines, {scored.alarms} alarmed windows, {len(scored.refitted)} refits"
+        run.counts["score"] = {"machines": scored.machines, "windows": scored.windows, "alarms": scored.alarms, "sensor_faults": scored.faults, "refits": len(scored.refitted)}
 
     with _stage(run, "train"):
         run.trained = training_due(hub, factory_id, day, settings) if train is None else train
@@ -106,17 +109,21 @@ def process_day(hub: Hub, factory_id: str, day: date, *, train: bool | None = No
             results = train_factory(hub, factory_id, until=day_bounds(day, timezone)[1], settings=settings.failure)
             promoted = sum(1 for r in results if r.status == "promoted")
             run.summary["train"] = f"{len(results)} machine types, {promoted} promoted"
+            run.counts["train"] = {"machine_types": len(results), "promoted": promoted}
         else:
             run.summary["train"] = "not due"
+            run.counts["train"] = {"machine_types": 0, "promoted": 0}
 
     with _stage(run, "predict"):
         risk = predict_day(hub, factory_id, day)
         run.summary["predict"] = f"{risk.height} hourly risk rows"
+        run.counts["predict"] = {"risk_rows": risk.height}
 
     with _stage(run, "solve"):
         solved = solve_day(hub, factory_id, day, settings.solutions)
         statuses = ", ".join(f"{n} {s}" for s, n in solved.statuses.items())
         opened = len(solved.alerts.opened) if solved.alerts else 0
         run.summary["solve"] = f"{statuses}; {opened} alerts opened"
+        run.counts["solve"] = {**solved.statuses, "alerts_opened": opened, "alerts_resolved": len(solved.alerts.resolved) if solved.alerts else 0}
     log.info("%s %s: %s", factory_id, day, "; ".join(f"{k}: {v}" for k, v in run.summary.items()))
     return run

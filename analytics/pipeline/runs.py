@@ -134,6 +134,48 @@ class RunLog:
         return pl.DataFrame(rows, schema=FACTORY_RESULT_SCHEMA, orient="row")
 
 
+    def summary(self, run_id: str) -> pl.DataFrame:
+        """Each factory-day of a run with the figures an operator scans for (:data:`SUMMARY_SCHEMA`):
+        files ingested and failed, readings, alarmed windows, alerts opened, reports sent, seconds."""
+        rows = []
+        for r in self.results(run_id).iter_rows(named=True):
+            details = json.loads(r["details_json"] or "{}")
+            counts, seconds = details.get("counts", {}), details.get("seconds", {})
+            rows.append(
+                {
+                    "factory_id": r["factory_id"],
+                    "day": r["day"],
+                    "status": r["status"],
+                    "stage": r["stage"],
+                    "files": counts.get("ingest", {}).get("files"),
+                    "failed_files": counts.get("ingest", {}).get("failed_files"),
+                    "readings": counts.get("features", {}).get("readings"),
+                    "alarms": counts.get("score", {}).get("alarms"),
+                    "alerts_opened": counts.get("solve", {}).get("alerts_opened"),
+                    "sent": counts.get("report", {}).get("sent"),
+                    "seconds": round(sum(seconds.values()), 1) if seconds else None,
+                    "error": r["error"] or None,
+                }
+            )
+        return pl.DataFrame(rows, schema=SUMMARY_SCHEMA)
+
+
+SUMMARY_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "factory_id": pl.String(),
+    "day": pl.String(),
+    "status": pl.String(),
+    "stage": pl.String(),
+    "files": pl.Int64(),
+    "failed_files": pl.Int64(),
+    "readings": pl.Int64(),
+    "alarms": pl.Int64(),
+    "alerts_opened": pl.Int64(),
+    "sent": pl.Int64(),
+    "seconds": pl.Float64(),
+    "error": pl.String(),
+}
+
+
 @dataclass
 class DayOutcome:
     """One factory-day of :func:`live_days`: the stage results, or where and why it failed."""

@@ -177,6 +177,26 @@ CREATE TABLE IF NOT EXISTS pipeline_run_factories (
     details_json TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (run_id, factory_id, day)
 );
+-- The daily report e-mail (analytics.reports.mail): who receives a factory's report, and every
+-- report sent, one row per recipient, so a day's report reaches each person once.
+CREATE TABLE IF NOT EXISTS report_recipients (
+    factory_id TEXT NOT NULL REFERENCES factories(factory_id) ON DELETE CASCADE,
+    email TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    language TEXT,
+    added_at TEXT NOT NULL,
+    PRIMARY KEY (factory_id, email)
+);
+CREATE TABLE IF NOT EXISTS reports_sent (
+    factory_id TEXT NOT NULL REFERENCES factories(factory_id) ON DELETE CASCADE,
+    day TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    language TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    sent_at TEXT NOT NULL,
+    PRIMARY KEY (factory_id, day, recipient)
+);
 """
 
 
@@ -307,7 +327,7 @@ class Registry:
         validate_factory_id(factory_id)
         with self._connect() as con:
             for table in (
-                "pipeline_run_factories", "login_failures", "users", "alert_feedback", "alerts", "machine_consequences", "factory_calendars",
+                "reports_sent", "report_recipients", "pipeline_run_factories", "login_failures", "users", "alert_feedback", "alerts", "machine_consequences", "factory_calendars",
                 "sensor_days", "ingest_runs", "model_sharing", "sensors", "machines", "factories",
             ):  # fmt: skip
                 con.execute(f"DELETE FROM {table} WHERE factory_id = ?", (factory_id,))  # noqa: S608

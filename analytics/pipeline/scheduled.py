@@ -1,0 +1,215 @@
+"""The scheduled daily run (``factoryhub run daily``): every factory's yesterday, without anyone
+touching it.
+
+For each factory, in order: ingest the files waiting in its inbox, then :func:`~analytics.pipeline.daily.process_day`
+(features, anomaly scores, failure training when due, failure risk, solutions and alerts), then
+the daily report, written to files and sent to the factory's recipients. A factory's failure (a
+bad file, a model error, a refused e-mail) is recorded with the stage and the cause and never
+stops the other factories; within a factory, a bad inbox file does not keep the day's other data
+from being analysed and reported, and the report goes out even when an analysis stage failed (it
+then says the day was not analysed). Every stage is idempotent, so running the same date again
+adds no data, no alerts and no e-mails (the sent record; ``force`` resends).
+
+Each run is one row of the run record (:class:`~analytics.pipeline.runs.RunLog`), each factory-day
+one row under it with its status, first failing stage, errors, per-stage seconds and counts —
+what the Hub admin page shows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from analytics.errors import HubError, StageError
+from analytics.pipeline.daily import STAGES, process_day
+from analytics.pipeline.runs import RunLog
+from analytics.store.hub import Hub
+
+log = logging.getLogger(__name__)
+
+DAILY_STAGES: Final = ("ingest", *STAGES, "report")
+KIND: Final = "daily"
+
+StageCallback = Callable[[str, str, str], None]  # (factory_id, stage, "ok" | "failed" | "skipped")
+
+
+@dataclass
+class FactoryRun:
+    """One factory-day of the daily run: ``status`` "ok" or "failed", ``stage`` the first stage
+    that failed, ``errors`` every failure (a bad file is named), per-stage ``seconds`` and ``counts``."""
+
+    factory_id: str
+    day: date
+    status: str = "ok"
+    stage: str | None = None
+    errors: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    report: Path | None = None
+    subject: str = ""
+
+    def fail(self, stage: str, error: str) -> None:
+        self.status = "failed"
+        self.stage = self.stage or stage
+        self.errors.append(f"{stage}: {error}")
+
+    def details(self) -> dict[str, Any]:
+        return {"seconds": {k: round(v, 3) for k, v in self.seconds.items()}, "counts": self.counts, "errors": self.errors, "report": str(self.report or ""), "subject": self.subject}
+
+
+def yesterday(timezone: str, now: datetime | None = None) -> date:
+    """The local date before ``now`` (default: the current time) in ``timezone``."""
+    return ((now or datetime.now(UTC)).astimezone(ZoneInfo(timezone)) - timedelta(days=1)).date()
+
+
+def report_folder(hub: Hub, factory_id: str, day: date, out_dir: Path | None = None) -> Path:
+    """Where a factory-day's report is written: ``out_dir/<factory>/<day>`` when given, else kept
+    inside the factory's own folder (``reports/<day>``, beside its inbox)."""
+    if out_dir is not None:
+        return Path(out_dir) / factory_id / day.isoformat()
+    return hub.lake.factory_root(factory_id) / "reports" / day.isoformat()
+
+
+def _ingest(hub: Hub, run: FactoryRun, settle_seconds: float) -> None:
+    from analytics.ingest.inbox import inbox_dir, scan_once
+
+    outcomes = scan_once(hub, run.factory_id, settle_seconds=settle_seconds)
+    counts = {"files": len(outcomes), "failed_files": 0, "rows_read": 0, "accepted": 0, "duplicate": 0, "quarantined": 0}
+    for moved, result, error in outcomes:
+        if error is not None:
+            counts["failed_files"] += 1
+            # the name it arrived under, with the reason (the file itself is in inbox/failed/)
+            run.fail("ingest", f"{inbox_dir(hub, run.factory_id).name}/{moved.name}: {error}")
+        elif result is not None:
+            for key in ("rows_read", "accepted", "duplicate", "quarantined"):
+                counts[key] += getattr(result, key)
+    run.counts["ingest"] = counts
+
+
+def _report(hub: Hub, run: FactoryRun, *, send: bool, out_dir: Path | None, force: bool) -> None:
+    from analytics.reports.daily import build_daily_report
+    from analytics.reports.mail import send_daily_report
+    from analytics.store.users import default_language
+
+    language = default_language(hub.registry.factory(run.factory_id).timezone)
+    report = build_daily_report(hub, run.factory_id, run.day, language=language, dashboard_url=hub.settings.dashboard_url)
+    run.report = report.write(report_folder(hub, run.factory_id, run.day, out_dir))
+    run.subject = report.subject
+    counts: dict[str, Any] = {"machines_at_risk": report.attention + report.watch, "images": len(report.images)}
+    if send:
+        outcome = send_daily_report(hub, run.factory_id, run.day, force=force, reports={language: report})
+        counts |= {"sent": len(outcome.sent), "already_sent": len(outcome.skipped), "send_failed": len(outcome.failed)}
+        for address, why in outcome.failed.items():
+            run.fail("report", f"not sent to {address}: {why}")
+    run.counts["report"] = counts
+
+
+def run_factory_day(
+    hub: Hub,
+    factory_id: str,
+    day: date,
+    *,
+    send: bool = True,
+    out_dir: Path | None = None,
+    force: bool = False,
+    settle_seconds: float = 2.0,
+    on_stage: StageCallback | None = None,
+) -> FactoryRun:
+    """One factory's day through every stage (see the module doc); never raises for a failure of
+    the factory's own data or models, which is recorded in the returned :class:`FactoryRun`."""
+    run = FactoryRun(factory_id, day)
+
+    def done(stage: str, status: str) -> None:
+        if on_stage is not None:
+            on_stage(factory_id, stage, status)
+
+    started = time.perf_counter()
+    try:
+        _ingest(hub, run, settle_seconds)
+    except HubError as exc:
+        run.fail("ingest", str(exc))
+    run.seconds["ingest"] = time.perf_counter() - started
+    done("ingest", "failed" if run.stage == "ingest" else "ok")
+
+    try:
+        result = process_day(hub, factory_id, day)
+    except StageError as exc:
+        log.error("%s", exc, exc_info=exc.__cause__)
+        result = exc.partial
+        run.fail(exc.stage, f"{type(exc.__cause__).__name__}: {exc.__cause__}" if exc.__cause__ else str(exc))
+        failed_at = STAGES.index(exc.stage)
+    else:
+        failed_at = len(STAGES)
+    if result is not None:
+        run.seconds |= result.seconds
+        run.counts |= result.counts
+    for position, stage in enumerate(STAGES):
+        done(stage, "ok" if position < failed_at else "failed" if position == failed_at else "skipped")
+
+    started = time.perf_counter()
+    try:
+        _report(hub, run, send=send, out_dir=out_dir, force=force)
+    except Exception as exc:
+        log.error("%s %s: report failed", factory_id, day, exc_info=exc)
+        run.fail("report", f"{type(exc).__name__}: {exc}")
+    run.seconds["report"] = time.perf_counter() - started
+    done("report", "failed" if any(e.startswith("report:") for e in run.errors) else "ok")
+    return run
+
+
+def run_daily(
+    hub: Hub,
+    day: date | None = None,
+    factories: Sequence[str] | None = None,
+    *,
+    send: bool = True,
+    out_dir: Path | None = None,
+    force: bool = False,
+    now: datetime | None = None,
+    settle_seconds: float = 2.0,
+    on_stage: StageCallback | None = None,
+    on_factory: Callable[[FactoryRun], None] | None = None,
+) -> tuple[str, list[FactoryRun]]:
+    """The daily run over ``factories`` (default: every registered one, in id order) for ``day``
+    (default: each factory's own yesterday at ``now``). Returns the run's id and each factory's
+    :class:`FactoryRun`; the run record's status is "failed" when any factory failed."""
+    from analytics.schemas import validate_factory_id
+
+    ids = [validate_factory_id(f) for f in factories] if factories else [f.factory_id for f in hub.registry.factories()]
+    for factory_id in ids:
+        hub.registry.factory(factory_id)  # an unknown id is an operator's error: refuse before starting
+    days = {f: day or yesterday(hub.registry.factory(f).timezone, now) for f in ids}
+    runs = RunLog(hub)
+    run_id = runs.start(KIND, day or (max(days.values()) if days else None))
+    results: list[FactoryRun] = []
+    try:
+        for factory_id in ids:
+            started = datetime.now(UTC)
+            try:
+                result = run_factory_day(hub, factory_id, days[factory_id], send=send, out_dir=out_dir, force=force, settle_seconds=settle_seconds, on_stage=on_stage)
+            except Exception as exc:
+                log.error("%s %s: daily run failed", factory_id, days[factory_id], exc_info=exc)
+                result = FactoryRun(factory_id, days[factory_id])
+                result.fail("run", f"{type(exc).__name__}: {exc}")
+            runs.record(
+                run_id,
+                factory_id,
+                days[factory_id],
+                status=result.status,
+                started_at=started,
+                stage=result.stage,
+                error="; ".join(result.errors),
+                details=result.details(),
+            )
+            results.append(result)
+            if on_factory is not None:
+                on_factory(result)
+    finally:
+        runs.finish(run_id)  # an interrupted run is closed with what it recorded
+    return run_id, results
