@@ -4,6 +4,7 @@ and reports the ratio, because shared machines are noisy."""
 from __future__ import annotations
 
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -165,13 +166,47 @@ FEATURE_SENSORS = {
 }
 
 
+BENCH_START = np.datetime64("2026-01-04T15:00:00", "us")  # local midnight 2026-01-05, Asia/Seoul
+
+
+def factory_readings(factory_id: str, machines: int, first: int, n: int, *, seed: tuple[int, ...] | int = 0) -> pl.DataFrame:
+    """``n`` minutes (from minute ``first`` after :data:`BENCH_START`) of long-form readings of
+    ``machines`` x 10 sensors, sorted by machine, sensor and time. Machines switch between off,
+    idle and running in half-hour blocks, so state detection does real work."""
+    rng = np.random.default_rng(seed)
+    names = pl.Series([f"M{i:03d}" for i in range(machines)])
+    current_levels = np.array([0.0, 5.0, 20.0])  # off, idle, running
+    ts = BENCH_START + (first + np.arange(n)).astype("timedelta64[m]").astype("timedelta64[us]")
+    # Operating state per machine and minute: runs and stops of random length.
+    state = (rng.random((machines, n // 30 + 1)) * 3).astype(np.int8).repeat(30, axis=1)[:, :n]
+    load = np.where(state == 2, 0.4 + 0.6 * rng.random((machines, n)), 0.0)
+    frames = []
+    for k, name in enumerate(FEATURE_SENSORS):
+        level = current_levels[state] if name == "motor_current" else 10.0 + 3 * k
+        values = level + 30 * load + rng.normal(0, 1.0, (machines, n))
+        frames.append(
+            pl.DataFrame(
+                {
+                    "machine_id": names.gather(np.repeat(np.arange(machines), n)),
+                    "sensor": name,
+                    "ts": np.tile(ts, machines),
+                    "value": np.abs(values).ravel().round(3),
+                }
+            )
+        )
+    return (
+        pl.concat(frames)
+        .with_columns(pl.col("ts").dt.replace_time_zone("UTC"), pl.lit(factory_id).alias("factory_id"))
+        .sort("machine_id", "sensor", "ts")
+    )
+
+
 def generate_factory_lake(data_dir: str, factory_id: str, machines: int, steps: int, *, seed: int = 0, chunk_days: int = 7) -> dict[str, float]:
     """A factory lake of ``machines`` x 10 sensors (:data:`FEATURE_SENSORS`) x ``steps`` minutes
     of long-form readings from local midnight 2026-01-05 (Asia/Seoul), written as the ingest
     writes it (one sorted file per local date, one Delta commit), with the machines'
-    operating-state rules fitted. Machines switch between off, idle and running in half-hour
-    blocks, so state detection does real work. Generated ``chunk_days`` local days at a time, so
-    memory stays flat for a year of readings."""
+    operating-state rules fitted (:func:`factory_readings`). Generated ``chunk_days`` local days
+    at a time, so memory stays flat for a year of readings."""
     from analytics.features import fit_state_rules
     from analytics.schemas import PlantDescription
     from analytics.store.hub import Hub
@@ -192,38 +227,12 @@ def generate_factory_lake(data_dir: str, factory_id: str, machines: int, steps: 
             }
         )
     )
-    start = np.datetime64("2026-01-04T15:00:00", "us")  # local midnight, Asia/Seoul
-    names = pl.Series([f"M{i:03d}" for i in range(machines)])
-    current_levels = np.array([0.0, 5.0, 20.0])  # off, idle, running
     chunk = chunk_days * 24 * 60
     adds = []
     rows = 0
     for number, first in enumerate(range(0, steps, chunk)):
-        n = min(chunk, steps - first)
-        rng = np.random.default_rng([seed, number])
-        ts = start + (first + np.arange(n)).astype("timedelta64[m]").astype("timedelta64[us]")
-        # Operating state per machine and minute: runs and stops of random length.
-        state = (rng.random((machines, n // 30 + 1)) * 3).astype(np.int8).repeat(30, axis=1)[:, :n]
-        load = np.where(state == 2, 0.4 + 0.6 * rng.random((machines, n)), 0.0)
-        frames = []
-        for k, name in enumerate(FEATURE_SENSORS):
-            level = current_levels[state] if name == "motor_current" else 10.0 + 3 * k
-            values = level + 30 * load + rng.normal(0, 1.0, (machines, n))
-            frames.append(
-                pl.DataFrame(
-                    {
-                        "machine_id": names.gather(np.repeat(np.arange(machines), n)),
-                        "sensor": name,
-                        "ts": np.tile(ts, machines),
-                        "value": np.abs(values).ravel().round(3),
-                    }
-                )
-            )
-        frame = (
-            pl.concat(frames)
-            .with_columns(pl.col("ts").dt.replace_time_zone("UTC"), pl.lit(factory_id).alias("factory_id"))
-            .sort("machine_id", "sensor", "ts")
-            .with_columns(pl.col("ts").dt.convert_time_zone("Asia/Seoul").dt.date().cast(pl.String).alias("date"))
+        frame = factory_readings(factory_id, machines, first, min(chunk, steps - first), seed=(seed, number)).with_columns(
+            pl.col("ts").dt.convert_time_zone("Asia/Seoul").dt.date().cast(pl.String).alias("date")
         )
         adds += hub.lake.stage(factory_id, "readings", frame, "bench", presorted=True)
         rows += frame.height
@@ -820,9 +829,158 @@ def bench_dashboard(machines: int = 30, days: int = 365, workdir: Path | None = 
     }
 
 
+# --- the daily run ---------------------------------------------------------------------------------
+DAILY_TEMPLATE = "bench-daily-000"
+DAILY_HISTORY_DAYS = 15  # past min_training_days (14): every machine has its anomaly model
+# Registry tables copied to a clone, parents first; what a factory did (ingests, alerts, runs,
+# accounts, e-mails) is its own and is not copied.
+_CLONED_TABLES = ("factories", "machines", "sensors", "model_sharing", "sensor_days", "factory_calendars", "machine_consequences")
+
+
+def clone_factory(data_dir: str, source: str, target: str) -> None:
+    """A copy of factory ``source`` as ``target``, for benchmarks that need many factories with a
+    history: its registry rows, its lake tables (re-committed through the lake, so the Delta log
+    describes the rewritten files), and every other file of its folder with the factory id
+    rewritten where it is stored (Parquet columns, JSON). Inbox and reports are not copied."""
+    import shutil
+
+    from analytics.schemas import validate_factory_id
+    from analytics.store.hub import Hub
+    from analytics.store.lake import TABLES
+
+    validate_factory_id(target)
+    hub = Hub.open(data_dir=data_dir)
+    with hub.registry.transaction() as con:
+        for table in _CLONED_TABLES:
+            columns = [row[1] for row in con.execute(f"PRAGMA table_info({table})")]
+            chosen = ", ".join("?" if c == "factory_id" else c for c in columns)
+            con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {chosen} FROM {table} WHERE factory_id = ?", (target, source))  # noqa: S608
+    for table in TABLES:
+        dt = hub.lake.delta_table(source, table)
+        if dt is None:
+            continue
+        frame = pl.from_arrow(dt.to_pyarrow_table()).with_columns(pl.lit(target).alias("factory_id"))
+        hub.lake.commit(target, table, hub.lake.stage(target, table, frame, "clone"))  # type: ignore[arg-type]
+    source_root, target_root = hub.lake.factory_root(source), hub.lake.factory_root(target)
+    for path in source_root.rglob("*"):
+        relative = path.relative_to(source_root)
+        if not path.is_file() or relative.parts[0] in ("lake", "inbox", "reports"):
+            continue
+        out = target_root / relative
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".parquet":
+            frame = pl.read_parquet(path)
+            if "factory_id" in frame.columns:
+                frame = frame.with_columns(pl.lit(target).alias("factory_id"))
+            frame.write_parquet(out, compression="zstd", statistics=True)
+        elif path.suffix == ".json" or path.name == "CURRENT":
+            out.write_text(path.read_text(encoding="utf-8").replace(f'"{source}"', f'"{target}"'), encoding="utf-8")
+        else:
+            shutil.copyfile(path, out)
+
+
+def generate_daily_hub(data_dir: str, factories: int, machines: int, seed: int = 0) -> dict[str, float]:
+    """The daily benchmark's hub: one factory of ``machines`` x 10 sensors with
+    :data:`DAILY_HISTORY_DAYS` days of 1-minute readings lived through the pipeline (features,
+    fitted anomaly models, health), cloned ``factories - 1`` times; then each factory's next day,
+    its own random readings, waiting in its inbox as one Parquet file."""
+    from analytics.ingest.inbox import inbox_dir
+    from analytics.pipeline import process_day
+    from analytics.store.hub import Hub
+
+    started = time.perf_counter()
+    generate_factory_lake(data_dir, DAILY_TEMPLATE, machines, DAILY_HISTORY_DAYS * 1440, seed=seed)
+    hub = Hub.open(data_dir=data_dir)
+    for i in range(DAILY_HISTORY_DAYS):
+        process_day(hub, DAILY_TEMPLATE, DASHBOARD_FIRST_DAY + timedelta(days=i))
+    history_s = time.perf_counter() - started
+    ids = [DAILY_TEMPLATE] + [f"bench-daily-{k:03d}" for k in range(1, factories)]
+    for factory_id in ids[1:]:
+        clone_factory(data_dir, DAILY_TEMPLATE, factory_id)
+    clone_s = time.perf_counter() - started - history_s
+    rows = 0
+    for k, factory_id in enumerate(ids):
+        day = factory_readings(factory_id, machines, DAILY_HISTORY_DAYS * 1440, 1440, seed=(seed, 1000 + k)).drop("factory_id")
+        inbox = inbox_dir(hub, factory_id)
+        inbox.mkdir(parents=True, exist_ok=True)
+        path = inbox / f"readings-{(DASHBOARD_FIRST_DAY + timedelta(days=DAILY_HISTORY_DAYS)).isoformat()}.parquet"
+        day.write_parquet(path)
+        os.utime(path, (0, 0))  # long settled, as the overnight delivery is by morning
+        rows += day.height
+    return {"factories": factories, "readings": rows, "history_s": round(history_s, 1), "clone_s": round(clone_s, 1)}
+
+
+def _daily_scan(data_dir: str) -> dict[str, float]:
+    """The floor: DuckDB reading every inbox file once (what any pipeline must at least do)."""
+    import duckdb
+
+    started = time.perf_counter()
+    total = duckdb.sql(f"SELECT count(*), sum(value) FROM read_parquet('{data_dir}/factories/*/inbox/*.parquet')").fetchall()[0]
+    return {"scan_s": time.perf_counter() - started, "scan_rows": total[0] if total else 0}
+
+
+def _daily_run(data_dir: str, workers: str, out: str) -> dict[str, float]:
+    from analytics.pipeline.scheduled import run_daily
+    from analytics.store.hub import Hub
+
+    hub = Hub.open(data_dir=data_dir)
+    day = DASHBOARD_FIRST_DAY + timedelta(days=DAILY_HISTORY_DAYS)
+    started = time.perf_counter()
+    _, results = run_daily(hub, day, send=False, out_dir=Path(out), workers=int(workers))
+    seconds = time.perf_counter() - started
+    stages: dict[str, float] = {}
+    for r in results:
+        for stage, s in r.seconds.items():
+            stages[stage] = stages.get(stage, 0.0) + s
+    return {
+        "seconds": seconds,
+        "failed": sum(r.status != "ok" for r in results),
+        "readings": sum(r.counts.get("ingest", {}).get("accepted", 0) for r in results),
+        "reports": sum(r.report is not None for r in results),
+        "errors": "; ".join(e for r in results for e in r.errors)[:2000],
+        **{f"stage_{k}_s": round(v / max(len(results), 1), 3) for k, v in stages.items()},
+    }
+
+
+def bench_daily(factories: int = 100, machines: int = 30, workers: int | None = None, workdir: Path | None = None, console: Console | None = None) -> dict[str, float]:
+    """The daily run of ``factories`` factories of ``machines`` x 10 sensors, one new day of
+    1-minute readings each in its inbox, reports written to files (not sent), ``workers``
+    factories at a time (default: one per core); against DuckDB merely reading the same files."""
+    console = console or Console(stderr=True)
+    workers = workers or os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        console.log(f"building {factories} factories of {machines} machines x 10 sensors ({DAILY_HISTORY_DAYS} days of history, lived once and cloned)")
+        built = _child(["daily-generate", tmp, str(factories), str(machines)])
+        console.log(f"{built['readings']:,} new readings waiting (history {built['history_s']} s, clones {built['clone_s']} s)")
+        scan = _child(["daily-scan", tmp])
+        console.log(f"daily run over {factories} factories, {workers} at a time")
+        run = _child(["daily-run", tmp, str(workers), str(Path(tmp) / "reports")])
+    if run["failed"]:
+        console.log(f"[red]{int(run['failed'])} factories failed[/]: {run['errors']}")
+    seconds = run["seconds"]
+    return {
+        "factories": factories,
+        "machines_per_factory": machines,
+        "workers": workers,
+        "readings": int(run["readings"]),
+        "seconds": round(seconds, 1),
+        "readings_per_s": round(run["readings"] / seconds),
+        "seconds_per_factory": round(seconds / factories, 3),
+        "reports": int(run["reports"]),
+        "failed": int(run["failed"]),
+        "scan_s": round(scan["scan_s"], 2),
+        "ratio_to_scan": round(seconds / scan["scan_s"], 1),
+        **{k: v for k, v in run.items() if k.startswith("stage_")},
+        "target_s": 120,
+    }
+
+
 if __name__ == "__main__":
     kind, *rest = sys.argv[1:]
     children = {
+        "daily-generate": lambda d, f, m: generate_daily_hub(d, int(f), int(m)),
+        "daily-scan": _daily_scan,
+        "daily-run": _daily_run,
         "duckdb": _duckdb_copy,
         "hub": _hub_ingest,
         "generate": lambda d, r: generate_feature_lake(d, int(r)),

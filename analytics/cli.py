@@ -412,6 +412,20 @@ def bench_dashboard(
     print(json.dumps(figures))
 
 
+@bench_app.command("daily")
+def bench_daily(
+    factories: Annotated[int, typer.Option(min=1, help="Factories, each with one new day in its inbox.")] = 100,
+    machines: Annotated[int, typer.Option(min=1, help="Machines per factory (10 sensors each, 1-minute readings).")] = 30,
+    workers: Annotated[int | None, typer.Option(min=1, help="Factories at a time (default: one per core).")] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one).")] = None,
+) -> None:
+    """The daily run (ingest, features, scores, risk, solutions, report files) of many factories' new day, against DuckDB reading the same files."""
+    from analytics.bench import bench_daily as run
+
+    figures = run(factories, machines, workers, workdir, console=err)
+    print(json.dumps(figures))
+
+
 # --- eval --------------------------------------------------------------------------------------
 @eval_app.command("anomaly")
 def eval_anomaly(
@@ -1263,6 +1277,7 @@ def run_daily_command(
     out: Annotated[Path | None, typer.Option("--out", help="Write the reports under DIR/<factory>/<date>/ (default: each factory's reports/ folder).")] = None,
     send: Annotated[bool, typer.Option("--send/--no-send", help="E-mail the reports (needs FACTORYHUB_MAIL__HOST).")] = True,
     force: Annotated[bool, typer.Option(help="Send reports again to recipients who already got them.")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Factories processed at a time, each in its own process.")] = 1,
 ) -> None:
     """Every factory's day: ingest its inbox, features, anomaly scores, retraining when due,
     failure risk, solutions and alerts, then the daily report (written, and sent). A factory that
@@ -1283,7 +1298,7 @@ def run_daily_command(
             failures[stage] += status == "failed"
             bar.update(tasks[stage], advance=1, failed=f"[red]{failures[stage]} failed[/]" if failures[stage] else "")
 
-        run_id, results = run_daily(hub, _one_date(day), ids, send=send, out_dir=out, force=force, on_stage=on_stage)
+        run_id, results = run_daily(hub, _one_date(day), ids, send=send, out_dir=out, force=force, workers=workers, on_stage=on_stage)
     table = Table("factory", "date", "status", "files", "readings", "alarms", "statuses", "alerts opened", "report", "seconds", title=f"daily run {run_id}")
     for r in results:
         c = r.counts

@@ -18,8 +18,9 @@ what the Hub admin page shows.
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -53,6 +54,7 @@ class FactoryRun:
     counts: dict[str, dict[str, Any]] = field(default_factory=dict)
     report: Path | None = None
     subject: str = ""
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def fail(self, stage: str, error: str) -> None:
         self.status = "failed"
@@ -163,6 +165,57 @@ def run_factory_day(
     return run
 
 
+def stage_statuses(run: FactoryRun) -> dict[str, str]:
+    """Each stage of a finished factory-day as "ok", "failed" or "skipped" (after a failure in
+    the analysis stages, the later ones did not run)."""
+    failed = {e.split(":", 1)[0] for e in run.errors}
+    statuses: dict[str, str] = {"ingest": "failed" if "ingest" in failed else "ok"}
+    broken = next((stage for stage in STAGES if stage in failed), None)
+    for stage in STAGES:
+        statuses[stage] = "skipped" if broken and STAGES.index(stage) > STAGES.index(broken) else "failed" if stage == broken else "ok"
+    statuses["report"] = "failed" if "report" in failed else "ok"
+    return statuses
+
+
+def _guarded(hub: Hub, factory_id: str, day: date, options: dict[str, Any], on_stage: StageCallback | None = None) -> FactoryRun:
+    """:func:`run_factory_day`, with a bug that escapes it recorded as the factory's failure."""
+    try:
+        return run_factory_day(hub, factory_id, day, on_stage=on_stage, **options)
+    except Exception as exc:
+        log.error("%s %s: daily run failed", factory_id, day, exc_info=exc)
+        result = FactoryRun(factory_id, day)
+        result.fail("run", f"{type(exc).__name__}: {exc}")
+        return result
+
+
+def _one_factory(data_dir: str, factory_id: str, day: date, options: dict[str, Any]) -> FactoryRun:
+    """A factory-day in a worker process (opens the hub itself: a Hub is not sent across)."""
+    return _guarded(Hub.open(data_dir=Path(data_dir)), factory_id, day, options)
+
+
+def _in_workers(hub: Hub, days: dict[str, date], options: dict[str, Any], workers: int) -> Iterator[FactoryRun]:
+    """Factory-days over a pool of ``workers`` processes, as they finish. Each worker's own
+    thread pools get an equal share of the cores (Polars reads its setting at import, in the
+    child, from the environment it inherits)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    saved = {k: os.environ.get(k) for k in ("POLARS_MAX_THREADS", "OMP_NUM_THREADS")}
+    os.environ.update(POLARS_MAX_THREADS=threads, OMP_NUM_THREADS=threads)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_one_factory, str(hub.settings.data_dir), f, d, options) for f, d in days.items()]
+            for future in as_completed(futures):
+                yield future.result()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def run_daily(
     hub: Hub,
     day: date | None = None,
@@ -173,12 +226,14 @@ def run_daily(
     force: bool = False,
     now: datetime | None = None,
     settle_seconds: float = 2.0,
+    workers: int = 1,
     on_stage: StageCallback | None = None,
     on_factory: Callable[[FactoryRun], None] | None = None,
 ) -> tuple[str, list[FactoryRun]]:
     """The daily run over ``factories`` (default: every registered one, in id order) for ``day``
-    (default: each factory's own yesterday at ``now``). Returns the run's id and each factory's
-    :class:`FactoryRun`; the run record's status is "failed" when any factory failed."""
+    (default: each factory's own yesterday at ``now``), ``workers`` factories at a time (in
+    separate processes when more than one). Returns the run's id and each factory's
+    :class:`FactoryRun` in factory order; the run record's status is "failed" when any failed."""
     from analytics.schemas import validate_factory_id
 
     ids = [validate_factory_id(f) for f in factories] if factories else [f.factory_id for f in hub.registry.factories()]
@@ -187,29 +242,28 @@ def run_daily(
     days = {f: day or yesterday(hub.registry.factory(f).timezone, now) for f in ids}
     runs = RunLog(hub)
     run_id = runs.start(KIND, day or (max(days.values()) if days else None))
-    results: list[FactoryRun] = []
+    options = {"send": send, "out_dir": out_dir, "force": force, "settle_seconds": settle_seconds}
+    results: dict[str, FactoryRun] = {}
+
+    def record(result: FactoryRun) -> None:
+        runs.record(
+            run_id, result.factory_id, result.day,
+            status=result.status, started_at=result.started_at, stage=result.stage, error="; ".join(result.errors), details=result.details(),
+        )  # fmt: skip
+        results[result.factory_id] = result
+        if on_stage is not None and workers > 1:  # in-process runs report each stage as it ends
+            for stage, status in stage_statuses(result).items():
+                on_stage(result.factory_id, stage, status)
+        if on_factory is not None:
+            on_factory(result)
+
     try:
-        for factory_id in ids:
-            started = datetime.now(UTC)
-            try:
-                result = run_factory_day(hub, factory_id, days[factory_id], send=send, out_dir=out_dir, force=force, settle_seconds=settle_seconds, on_stage=on_stage)
-            except Exception as exc:
-                log.error("%s %s: daily run failed", factory_id, days[factory_id], exc_info=exc)
-                result = FactoryRun(factory_id, days[factory_id])
-                result.fail("run", f"{type(exc).__name__}: {exc}")
-            runs.record(
-                run_id,
-                factory_id,
-                days[factory_id],
-                status=result.status,
-                started_at=started,
-                stage=result.stage,
-                error="; ".join(result.errors),
-                details=result.details(),
-            )
-            results.append(result)
-            if on_factory is not None:
-                on_factory(result)
+        if workers > 1 and len(ids) > 1:
+            for result in _in_workers(hub, days, options, workers):
+                record(result)
+        else:
+            for factory_id in ids:
+                record(_guarded(hub, factory_id, days[factory_id], options, on_stage))
     finally:
         runs.finish(run_id)  # an interrupted run is closed with what it recorded
-    return run_id, results
+    return run_id, [results[f] for f in ids if f in results]
