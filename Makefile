@@ -12,12 +12,16 @@ NANUM := /usr/share/fonts/truetype/nanum
 install: $(VENV)/.installed
 
 # Installs the exact versions in requirements.lock (the ones the tests last passed with).
-# uv only speeds up the install; it comes from PyPI like everything else.
+# uv only speeds up the install; it comes from PyPI like everything else. Bytecode is compiled at
+# install: uv does not by default, and where PYTHONDONTWRITEBYTECODE is set (as on CI machines)
+# every process would otherwise compile scikit-learn, SciPy and pandas from source again
+# (measured: `import sklearn` 6.9 s without, 2.0 s with).
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	$(BIN)/python -m compileall -q analytics app
 	touch $@
 
 # Re-pin after changing dependencies in pyproject.toml.
@@ -58,6 +62,7 @@ bench: install
 	$(BIN)/factoryhub bench ingest --rows 5000000
 	$(BIN)/factoryhub bench features --rows 20000000
 	$(BIN)/factoryhub bench dashboard
+	$(BIN)/factoryhub bench daily --factories 100
 	rm -rf $(HUB_DATA)/bench-simulate
 	$(BIN)/factoryhub simulate --factories 10 --machines 20 --days 30 --seed 1 --out $(HUB_DATA)/bench-simulate
 	rm -rf $(HUB_DATA)/bench-simulate

@@ -181,9 +181,11 @@ def factory_readings(factory_id: str, machines: int, first: int, n: int, *, seed
     state = (rng.random((machines, n // 30 + 1)) * 3).astype(np.int8).repeat(30, axis=1)[:, :n]
     load = np.where(state == 2, 0.4 + 0.6 * rng.random((machines, n)), 0.0)
     frames = []
-    for k, name in enumerate(FEATURE_SENSORS):
+    for k, (name, (_, _, high)) in enumerate(FEATURE_SENSORS.items()):
         level = current_levels[state] if name == "motor_current" else 10.0 + 3 * k
-        values = level + 30 * load + rng.normal(0, 1.0, (machines, n))
+        # Kept inside the sensor's valid range, as a healthy sensor's readings are (pressure
+        # would otherwise pass its 40 bar under full load and be quarantined).
+        values = np.minimum(level + 30 * load + rng.normal(0, 1.0, (machines, n)), 0.95 * high)
         frames.append(
             pl.DataFrame(
                 {

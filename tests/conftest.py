@@ -89,11 +89,7 @@ def write_file(tmp_path: Path) -> Callable[..., Path]:
 LIVED_FACTORIES = ("hanbit-01", "daeyang-02")
 
 
-@pytest.fixture(scope="session")
-def lived_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Data folder of a hub holding 2 simulated factories x 4 machines x 24 days (20-minute
-    samples, seed 5, failures twice the default rate, model sharing on), each day processed in
-    order by :func:`analytics.pipeline.process_day`; the simulation itself is in ``../sim``."""
+def _build_lived(root: Path) -> Path:
     from datetime import timedelta
 
     from analytics.demo import build_factory
@@ -102,7 +98,6 @@ def lived_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from analytics.simulate import simulate_hub
     from analytics.simulate.plans import SimulationConfig
 
-    root = tmp_path_factory.mktemp("lived")
     config = SimulationConfig(factories=2, machines=4, days=24, seed=5, interval="20min", timezone="Asia/Seoul", failure_rate=2.0)
     result = simulate_hub(config, root / "sim", workers=1)
     hub = Hub.open(data_dir=root / "hub")
@@ -115,6 +110,27 @@ def lived_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for factory_id in factories:
             process_day(hub, factory_id, config.start + timedelta(days=i))
     return root / "hub"
+
+
+@pytest.fixture(scope="session")
+def lived_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """Data folder of a hub holding 2 simulated factories x 4 machines x 24 days (20-minute
+    samples, seed 5, failures twice the default rate, model sharing on), each day processed in
+    order by :func:`analytics.pipeline.process_day`; the simulation itself is in ``../sim``.
+
+    With the suite spread over processes (pytest-xdist), the first worker to need it builds it in
+    the run's shared temporary folder and the others wait for it and read the same hub."""
+    if worker_id == "master":  # one process: this session's own folder
+        return _build_lived(tmp_path_factory.mktemp("lived"))
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent  # this run's folder, above every worker's own
+    with FileLock(str(shared / "lived.lock")):
+        done = shared / "lived" / "complete"
+        if not done.exists():
+            hub = _build_lived(shared / "lived")
+            done.write_text(str(hub), encoding="utf-8")
+    return shared / "lived" / "hub"
 
 
 @pytest.fixture

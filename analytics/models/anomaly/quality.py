@@ -454,10 +454,7 @@ class SensorFaultDetector(BaseEstimator):
         # of a window holding the sample itself: that median follows the noise and shrinks the
         # residuals, so the noise scale would be underestimated). An excursion of up to h samples
         # is at most h of a sample's 2h + 2 neighbours, fewer than half: it never moves the level.
-        neighbours = [pl.col("value").shift(k).over(_KEY) for k in (*range(1, h + 2), *range(-h - 1, 0))]
-        median = pl.concat_list(neighbours).list.drop_nulls().list.median()
-        complete = pl.concat_list(neighbours).list.drop_nulls().list.len() == 2 * h + 2
-        data = valid.with_columns(pl.when(complete).then(median).alias("__med"))
+        data = valid.with_columns(pl.Series("__med", _neighbour_median(valid, h), nan_to_null=True))
         data = data.with_columns((pl.col("value") - pl.col("__med")).alias("__res"))
         mad = pl.col("__res").abs().rolling_median(self.spike_scale_window, center=True, min_samples=1).over(_KEY)
         span = (pl.col("max") - pl.col("min")).fill_null(pl.col("value").max().over(_KEY) - pl.col("value").min().over(_KEY))
@@ -618,6 +615,23 @@ def _utc(value: datetime) -> datetime:
 
 def _interval() -> pl.Expr:
     return pl.duration(microseconds=(pl.col("interval_s") * _US).cast(pl.Int64))
+
+
+def _neighbour_median(data: pl.DataFrame, h: int) -> np.ndarray:
+    """Per sample of ``data`` (sorted by machine, sensor, ts), the median of the ``h + 1``
+    samples on either side of it, not itself; NaN where those neighbours are not all of its
+    sensor (the series' first and last ``h + 1`` samples) or one is missing. A sliding window
+    over the sorted values: per-row lists of shifted columns cost 50 times more."""
+    values = data.get_column("value").cast(pl.Float64).fill_null(np.nan).to_numpy()
+    width = 2 * h + 3
+    out = np.full(len(values), np.nan)
+    if len(values) < width:
+        return out
+    series = data.select((pl.col("machine_id") + "\x00" + pl.col("sensor")).rank("dense")).to_series().to_numpy()
+    windows = np.lib.stride_tricks.sliding_window_view(values, width)
+    medians = np.median(np.delete(windows, h + 1, axis=1), axis=1)  # NaN when a neighbour is NaN
+    out[h + 1 : len(values) - h - 1] = np.where(series[: len(values) - width + 1] == series[width - 1 :], medians, np.nan)
+    return out
 
 
 def _same_series(offset: int = 1) -> pl.Expr:
