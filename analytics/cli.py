@@ -1311,7 +1311,8 @@ def run_daily_command(
             str(c.get("ingest", {}).get("files", 0)), f"{c.get('features', {}).get('readings', 0):,}", str(c.get("score", {}).get("alarms", "-")),
             statuses or "-", str(solve.get("alerts_opened", "-")), sent, f"{sum(r.seconds.values()):.1f}",
         )  # fmt: skip
-    console.print(table)
+    # Wide enough for its ten columns when cron pipes it to a log (rich assumes 80 off a terminal).
+    Console(width=max(console.width, 160)).print(table)
     for r in results:
         for error in r.errors:
             err.print(f"{r.factory_id} {r.day}: {error}", markup=False, highlight=False)
