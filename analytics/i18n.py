@@ -131,7 +131,6 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "machine.score": {"ko": "이상 점수", "en": "Anomaly score"},
     "machine.event": {"ko": "이벤트", "en": "Event"},
     "machine.event_text": {"ko": "내용", "en": "Note"},
-    "machine.component": {"ko": "부품", "en": "Component"},
     "machine.trend": {"ko": "건강 지수와 고장 위험 추이", "en": "Health and risk trend"},
     "machine.day": {"ko": "날짜", "en": "Day"},
     "machine.health_trend": {"ko": "일별 건강 지수", "en": "Daily health index"},
@@ -546,9 +545,14 @@ def verdict_label(verdict: str, language: str) -> str:
     return t(f"verdict.{verdict}", language)
 
 
+def _term_or_as_is(family: str, term: str, language: str) -> str:
+    """A vocabulary term in words; one the catalogue does not know (a factory's own) as it is."""
+    key = f"{family}.{term}"
+    return t(key, language) if key in MESSAGES else term
+
+
 def event_label(kind: str, language: str) -> str:
-    key = f"event.{kind}"
-    return t(key, language) if key in MESSAGES else kind
+    return _term_or_as_is("event", kind, language)
 
 
 def window_kind_label(kind: str, language: str) -> str:
@@ -595,8 +599,7 @@ def stage_label(stage: str, language: str) -> str:
 
 
 def run_kind_label(kind: str, language: str) -> str:
-    key = f"run_kind.{kind}"
-    return t(key, language) if key in MESSAGES else kind
+    return _term_or_as_is("run_kind", kind, language)
 
 
 def direction_label(direction: str, language: str) -> str:

@@ -357,9 +357,14 @@ def prepare_chunks(
 _REASON_DETAIL = r" '.*'$| \(.*\)$| \[.*\]$| [-0-9.e+]+$"
 
 
+def reason_kind(reason: pl.Expr) -> pl.Expr:
+    """Quarantine reasons by kind: "outside valid range [0, 10]" -> "outside valid range"."""
+    return reason.str.replace(_REASON_DETAIL, "")
+
+
 def count_reasons(bad: pl.DataFrame, into: dict[str, int]) -> None:
     """Add the failing rows' counts per reason kind (as in :attr:`IngestResult.reasons`) to ``into``."""
-    for reason, count in bad.group_by(pl.col(REASON).str.replace(_REASON_DETAIL, "")).len().iter_rows():
+    for reason, count in bad.group_by(reason_kind(pl.col(REASON))).len().iter_rows():
         into[reason] = into.get(reason, 0) + count
 
 

@@ -43,12 +43,14 @@ StageCallback = Callable[[str, str, str], None]  # (factory_id, stage, "ok" | "f
 @dataclass
 class FactoryRun:
     """One factory-day of the daily run: ``status`` "ok" or "failed", ``stage`` the first stage
-    that failed, ``errors`` every failure (a bad file is named), per-stage ``seconds`` and ``counts``."""
+    that failed, ``failed`` every stage that did, ``errors`` every failure (a bad file is named),
+    per-stage ``seconds`` and ``counts``."""
 
     factory_id: str
     day: date
     status: str = "ok"
     stage: str | None = None
+    failed: set[str] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     counts: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -59,6 +61,7 @@ class FactoryRun:
     def fail(self, stage: str, error: str) -> None:
         self.status = "failed"
         self.stage = self.stage or stage
+        self.failed.add(stage)
         self.errors.append(f"{stage}: {error}")
 
     def details(self) -> dict[str, Any]:
@@ -127,9 +130,11 @@ def run_factory_day(
     the factory's own data or models, which is recorded in the returned :class:`FactoryRun`."""
     run = FactoryRun(factory_id, day)
 
-    def done(stage: str, status: str) -> None:
+    def done(*stages: str) -> None:
         if on_stage is not None:
-            on_stage(factory_id, stage, status)
+            statuses = stage_statuses(run)
+            for stage in stages:
+                on_stage(factory_id, stage, statuses[stage])
 
     started = time.perf_counter()
     try:
@@ -137,7 +142,7 @@ def run_factory_day(
     except HubError as exc:
         run.fail("ingest", str(exc))
     run.seconds["ingest"] = time.perf_counter() - started
-    done("ingest", "failed" if run.stage == "ingest" else "ok")
+    done("ingest")
 
     try:
         result = process_day(hub, factory_id, day)
@@ -145,14 +150,10 @@ def run_factory_day(
         log.error("%s", exc, exc_info=exc.__cause__)
         result = exc.partial
         run.fail(exc.stage, f"{type(exc.__cause__).__name__}: {exc.__cause__}" if exc.__cause__ else str(exc))
-        failed_at = STAGES.index(exc.stage)
-    else:
-        failed_at = len(STAGES)
     if result is not None:
         run.seconds |= result.seconds
         run.counts |= result.counts
-    for position, stage in enumerate(STAGES):
-        done(stage, "ok" if position < failed_at else "failed" if position == failed_at else "skipped")
+    done(*STAGES)
 
     started = time.perf_counter()
     try:
@@ -161,19 +162,17 @@ def run_factory_day(
         log.error("%s %s: report failed", factory_id, day, exc_info=exc)
         run.fail("report", f"{type(exc).__name__}: {exc}")
     run.seconds["report"] = time.perf_counter() - started
-    done("report", "failed" if any(e.startswith("report:") for e in run.errors) else "ok")
+    done("report")
     return run
 
 
 def stage_statuses(run: FactoryRun) -> dict[str, str]:
-    """Each stage of a finished factory-day as "ok", "failed" or "skipped" (after a failure in
-    the analysis stages, the later ones did not run)."""
-    failed = {e.split(":", 1)[0] for e in run.errors}
-    statuses: dict[str, str] = {"ingest": "failed" if "ingest" in failed else "ok"}
-    broken = next((stage for stage in STAGES if stage in failed), None)
-    for stage in STAGES:
-        statuses[stage] = "skipped" if broken and STAGES.index(stage) > STAGES.index(broken) else "failed" if stage == broken else "ok"
-    statuses["report"] = "failed" if "report" in failed else "ok"
+    """Each stage of a factory-day as "ok", "failed" or "skipped" (after a failure in the
+    analysis stages, the later ones did not run)."""
+    broken = next((STAGES.index(stage) for stage in STAGES if stage in run.failed), len(STAGES))
+    statuses = {"ingest": "failed" if "ingest" in run.failed else "ok"}
+    statuses |= {stage: "ok" if i < broken else "failed" if i == broken else "skipped" for i, stage in enumerate(STAGES)}
+    statuses["report"] = "failed" if "report" in run.failed else "ok"
     return statuses
 
 
