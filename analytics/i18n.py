@@ -470,6 +470,17 @@ LIBRARY_TEXTS: Final[dict[str, str]] = {
     "duplicate key with a different value (first at row {row})": "같은 키에 다른 값 ({row}행에 먼저 나옴)",
     "conflicts with the stored value {value}": "이미 저장된 값 {value}와 다름",
     "unreadable value": "읽을 수 없는 값",
+    # the same reasons by kind, without the value they quote (analytics.ingest.pipeline.reason_kind)
+    "invalid machine id": "잘못된 설비 ID",
+    "unknown machine": "등록되지 않은 설비",
+    "unknown sensor": "등록되지 않은 센서",
+    "nonexistent local time": "존재하지 않는 현지 시각",
+    "unparseable timestamp": "읽을 수 없는 시각",
+    "unparseable value": "읽을 수 없는 값",
+    "outside valid range": "유효 범위 밖",
+    "unknown event kind '{kind}'": "알 수 없는 기록 종류 '{kind}'",
+    "duplicate key with a different value": "같은 키에 다른 값",
+    "conflicts with the stored value": "이미 저장된 값과 다름",
     # sensor faults (analytics.models.anomaly.quality)
     "error code {code} (the transmitter reports a fault)": "오류 코드 {code} (송신기가 고장을 알림)",
     "values up to {value} above the physical max {max}": "물리적 최대값 {max}를 넘는 값 (최고 {value})",

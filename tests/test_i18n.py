@@ -12,10 +12,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import polars as pl
 import pytest
 
 from analytics.i18n import COLUMN_LABELS, LANGUAGES, LIBRARY_TEXTS, column_labels, localize_text
 from analytics.ingest import ImportMapping, ingest_file
+from analytics.ingest.pipeline import reason_kind
 from analytics.ingest.validate import REASONS
 from analytics.store.reader import FactoryReader
 from tests.conftest import NOW, untranslated_words
@@ -88,6 +90,11 @@ def test_every_quarantine_reason_of_an_ingest_reads_in_korean(acme, write_file) 
     assert len(kinds) >= 14, sorted(reasons)  # the file above trips that many different checks
     for reason in reasons:
         assert untranslated_words(reason, localize_text(reason, "ko")) == [], (reason, localize_text(reason, "ko"))
+    # the same reasons counted by kind, as the daily report shows them
+    by_kind = FactoryReader(acme, "acme").quarantine().select(reason_kind(pl.col("reason")).unique()).collect().to_series()
+    assert by_kind.len() == len(kinds)
+    for kind in by_kind:
+        assert untranslated_words(kind, localize_text(kind, "ko")) == [], (kind, localize_text(kind, "ko"))
 
 
 def test_every_reason_template_of_the_validator_reads_in_korean() -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -48,6 +47,7 @@ from analytics.i18n import (
     status_label,
     t,
 )
+from analytics.ingest.pipeline import reason_kind
 from analytics.models.anomaly.scoring import day_bounds, read_faults
 from analytics.store.hub import Hub
 from analytics.store.reader import FactoryReader
@@ -178,11 +178,6 @@ def _charts(hub: Hub, factory_id: str, machine_id: str, day_end: datetime, timez
     return charts
 
 
-def _reason_kind(reason: str) -> str:
-    """A quarantine reason without the value it quotes (so reasons count by kind)."""
-    return re.sub(r"\s*('[^']*'|\[[^\]]*\]|\(first at row \d+\)|\d+(\.\d+)?)", "", reason).strip()
-
-
 def build_daily_report(
     hub: Hub,
     factory_id: str,
@@ -275,7 +270,7 @@ def build_daily_report(
     in_day = (pl.col("ts") >= day_start) & (pl.col("ts") < day_end)
     unreadable_time = pl.col("ts").is_null() & (pl.col("quarantined_at") >= day_start) & (pl.col("quarantined_at") < day_end + timedelta(days=1))
     quarantined = reader.quarantine().filter(in_day | unreadable_time).select("reason").collect()
-    by_reason = quarantined.group_by(pl.col("reason").map_elements(_reason_kind, return_dtype=pl.String)).len().sort("len", descending=True)
+    by_reason = quarantined.group_by(reason_kind(pl.col("reason"))).len().sort("len", descending=True)
     faults = read_faults(hub, factory_id, day, day).collect()
     fault_counts = faults.group_by("kind").len().sort("len", descending=True) if faults.height else pl.DataFrame(schema={"kind": pl.String, "len": pl.UInt32})
 
