@@ -1345,7 +1345,7 @@ def report_daily(
     figures["html"] = str(path)
     console.print(f"{report.subject}\n{path}", markup=False, highlight=False)
     if send:
-        outcome = send_daily_report(hub, factory, the_day, force=force, reports={report.language: report} if language is None else None)
+        outcome = send_daily_report(hub, factory, the_day, force=force, reports={report.language: report})
         figures |= {"sent": outcome.sent, "already_sent": outcome.skipped, "failed": outcome.failed}
         for address, why in outcome.failed.items():
             err.print(f"not sent to {address}: {why}", markup=False, highlight=False)
