@@ -631,7 +631,7 @@ def generate_dashboard_hub(data_dir: str, machines: int, days: int, seed: int = 
     drift towards warning near the end), not fitted: the benchmark times reading them."""
     from analytics.features import build_features
     from analytics.models.anomaly.monitor import SCORE_SCHEMA
-    from analytics.models.anomaly.quality import EVENT_SCHEMA
+    from analytics.models.anomaly.quality import CHANGE_SCHEMA, EVENT_SCHEMA
     from analytics.models.anomaly.scoring import day_bounds, score_store
     from analytics.models.failure.predict import RISK_SCHEMA, risk_store
     from analytics.solutions.alerts import AlertBook, AlertSettings
@@ -711,7 +711,7 @@ def generate_dashboard_hub(data_dir: str, machines: int, days: int, seed: int = 
             .select(list(HEALTH_SCHEMA))
             .cast(HEALTH_SCHEMA)  # type: ignore[arg-type]
         )
-        scores.write(day, {"scores": score_rows, "faults": pl.DataFrame(schema=EVENT_SCHEMA)})
+        scores.write(day, {"scores": score_rows, "faults": pl.DataFrame(schema=EVENT_SCHEMA), "changes": pl.DataFrame(schema=CHANGE_SCHEMA)})
         risks.write(day, {"risk": risk_rows})
         priority = priority_list(health, consequences, calendar, now=day_end, timezone=tz)
         solutions.write(day, {"health": health, "priority": priority})

@@ -19,7 +19,7 @@ from analytics.config import AnomalySettings
 from analytics.demo import build_factory
 from analytics.features import build_features
 from analytics.models.anomaly.monitor import SCORE_SCHEMA
-from analytics.models.anomaly.scoring import KIND, day_bounds, read_faults, read_scores, score_day, score_store
+from analytics.models.anomaly.scoring import KIND, TABLES, day_bounds, read_faults, read_scores, score_day, score_store
 from analytics.store.hub import Hub
 from analytics.store.models import ModelStore
 
@@ -99,7 +99,9 @@ def test_rerunning_a_day_is_idempotent_and_never_uses_later_models(scored: Hub) 
     after = store.read("scores", day, day).collect()
     assert_frame_equal(before.sort("machine_id", "window_start"), after.sort("machine_id", "window_start"))
     assert ModelStore(scored, FACTORY).cards(KIND) == cards_before  # nothing new fitted or saved
-    assert len(list(store.folder(day).iterdir())) == 3  # scores, faults and the switch file only
+    current = store.current(day) or {}
+    # The day's tables (scores, faults, change counts) and the switch file, nothing left over.
+    assert sorted(p.name for p in store.folder(day).iterdir()) == sorted([*(current[t] for t in TABLES), "_current.json"])
 
 
 def test_scores_are_tenant_scoped(scored: Hub) -> None:

@@ -20,8 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.features.state import StateRule
+from analytics.features.state import OFF, StateRule
 from analytics.models.anomaly.quality import (
+    CHANGE_SCHEMA,
     EVENT_SCHEMA,
     GATEWAY,
     SensorFaultDetector,
@@ -106,6 +107,54 @@ def test_stuck_value_needs_the_minimum_duration() -> None:
     series["temp"][700:720] = series["temp"][700]  # 20 min < frozen_min_s (30 min)
     series["temp"][699], series["temp"][720] = series["temp"][700] - 1, series["temp"][700] + 1
     assert detect(series).height == 0
+
+
+def two_days() -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Two days of the clean series (each off for its first six hours): day one, day two."""
+    first, second = clean_series(0), clean_series(1)
+    frame = long_frame({name: np.concatenate([first[name], second[name]]) for name in first})
+    return frame.filter(pl.col("ts") < ts(N)), frame.filter(pl.col("ts") >= ts(N))
+
+
+def test_a_day_judged_with_the_previous_days_change_counts_finds_what_both_days_together_find() -> None:
+    """The daily run examines one day and learns the sensors' behaviour from earlier days'
+    stored change counts (``changes_``): the day's events are those found over both days."""
+    day_one, day_two = two_days()
+    held = day_two.filter((pl.col("sensor") == "temp") & (pl.col("ts") == ts(N + 700))).item(0, "value")
+    temp = pl.col("sensor") == "temp"
+    value = (
+        pl.when(temp & pl.col("ts").is_between(ts(N + 700), ts(N + 789))).then(pl.lit(held))
+        .when(temp & (pl.col("ts") == ts(N + 699))).then(pl.lit(held - 1.0))  # the run's edges are unambiguous
+        .when(temp & (pl.col("ts") == ts(N + 790))).then(pl.lit(held + 1.0))
+        .otherwise(pl.col("value"))
+    )
+    day_two = day_two.with_columns(value.alias("value"))
+    both = detect_sensor_faults(pl.concat([day_one, day_two]), SENSORS, rules=RULES, start=ts(0), end=ts(2 * N))
+
+    detector = SensorFaultDetector()
+    assert detector.detect(day_one, SENSORS, rules=RULES, start=ts(0), end=ts(N)).height == 0
+    prior = detector.changes_
+    assert prior.schema == pl.Schema(CHANGE_SCHEMA)
+    # Every sample after a sensor's first counts once, in its machine's operating state.
+    assert prior.get_column("samples").sum() == 3 * (N - 1)
+    assert prior.filter(pl.col("sensor") == "speed").sort("state_bucket").select("state_bucket", "changes").rows()[0] == (OFF, 0)
+    alone = detector.detect(day_two, SENSORS, rules=RULES, start=ts(N), end=ts(2 * N), prior_changes=prior)
+    assert spans(alone) == spans(both) == [("temp", "stuck", ts(N + 700), ts(N + 790), 90)]
+    assert alone.get_column("detail").to_list() == both.get_column("detail").to_list()
+
+
+def test_a_sensor_frozen_most_of_the_day_is_found_through_the_previous_days_counts() -> None:
+    """Frozen for all of the day's running hours, a sensor's own day says it never changes while
+    running; the day before says otherwise (the documented limit of a detection given too
+    little history)."""
+    day_one, day_two = two_days()
+    frozen = (pl.col("sensor") == "temp") & (pl.col("ts") >= ts(N + OFF_UNTIL))
+    day_two = day_two.with_columns(pl.when(frozen).then(pl.lit(61.3)).otherwise(pl.col("value")).alias("value"))
+    detector = SensorFaultDetector()
+    assert detector.detect(day_two, SENSORS, rules=RULES, start=ts(N), end=ts(2 * N)).filter(pl.col("sensor") == "temp").height == 0
+    detector.detect(day_one, SENSORS, rules=RULES, start=ts(0), end=ts(N))
+    found = detector.detect(day_two, SENSORS, rules=RULES, start=ts(N), end=ts(2 * N), prior_changes=detector.changes_)
+    assert spans(found) == [("temp", "stuck", ts(N + OFF_UNTIL), ts(2 * N), N - OFF_UNTIL)]
 
 
 def test_dropout_of_one_sensor() -> None:

@@ -80,6 +80,17 @@ EVENT_SCHEMA: Final[dict[str, pl.DataType]] = {
     "samples": pl.Int64(),
     "detail": pl.String(),
 }
+# How often each sensor's value changed from one sample to the next, per operating-state bucket
+# (OFF/IDLE/RUNNING, -1 state unknown, -2 machine without a state rule): what the stuck test
+# learns from. Kept per day with the day's events, so a day's detection can learn from the
+# week before it without reading that week's readings again (:meth:`SensorFaultDetector.detect`).
+CHANGE_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "machine_id": pl.String(),
+    "sensor": pl.String(),
+    "state_bucket": pl.Int8(),
+    "samples": pl.Int64(),
+    "changes": pl.Int64(),
+}
 
 SensorSpecs = Sequence[SensorSpec] | Mapping[str, Sequence[SensorSpec]]
 Frame = pl.LazyFrame | pl.DataFrame
@@ -133,6 +144,13 @@ class SensorFaultDetector(BaseEstimator):
         sampling interval, the excursion is a process transient, not a sensor spike.
     error_codes:
         Values that mean "transmitter fault", reported as ``out_of_range`` wherever they occur.
+
+    Attributes
+    ----------
+    changes_:
+        After :meth:`detect`: how often each sensor changed value in each operating state over
+        the readings examined (:data:`CHANGE_SCHEMA`), to pass as ``prior_changes`` to a later
+        period's detection.
     """
 
     def __init__(
@@ -184,6 +202,7 @@ class SensorFaultDetector(BaseEstimator):
         rules: Mapping[str, StateRule] | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
+        prior_changes: pl.DataFrame | None = None,
     ) -> pl.DataFrame:
         """Data-quality events of the readings, one row per event (:data:`EVENT_SCHEMA`), sorted
         by machine, sensor and start; ``start`` inclusive and ``end`` exclusive, UTC.
@@ -197,8 +216,13 @@ class SensorFaultDetector(BaseEstimator):
         state here is the one the features use); fitted on ``readings`` when None.
         ``start``/``end``: the period examined (UTC, end exclusive), so silence at its edges is
         a dropout too; by default each machine's first and last reading bound it.
+        ``prior_changes``: change counts of earlier readings (:data:`CHANGE_SCHEMA`, the
+        ``changes_`` of earlier detections), added to those of ``readings`` when learning how
+        often each sensor changes value: a day examined alone then judges its frozen runs by the
+        sensor's behaviour over the week before it.
         """
         self._check_params()
+        self.changes_ = pl.DataFrame(schema=CHANGE_SCHEMA)
         data, spec = _prepare(readings, sensors, quarantine, self.error_codes, start, end)
         if data.height == 0:
             return pl.DataFrame(schema=EVENT_SCHEMA)
@@ -207,7 +231,7 @@ class SensorFaultDetector(BaseEstimator):
         parts = [
             self._out_of_range(data),
             self._dropouts(data, spec, start, end),
-            self._frozen(valid, rules),
+            self._frozen(valid, rules, prior_changes),
             self._spikes(valid),
         ]
         events = pl.concat([p.select(list(EVENT_SCHEMA)).cast(EVENT_SCHEMA) for p in parts]).sort("machine_id", "sensor", "start", "kind")
@@ -355,12 +379,13 @@ class SensorFaultDetector(BaseEstimator):
         )
 
     # --- stuck and flat-lined ------------------------------------------------------------------
-    def _frozen(self, valid: pl.DataFrame, rules: Mapping[str, StateRule]) -> pl.DataFrame:
+    def _frozen(self, valid: pl.DataFrame, rules: Mapping[str, StateRule], prior_changes: pl.DataFrame | None = None) -> pl.DataFrame:
         """Runs of one exactly repeated value that the sensor's own behaviour makes implausible,
         while the machine's other sensors vary.
 
         How often a sensor's value changes from one sample to the next is measured per
-        operating state (off, idle, running, unknown) over the readings given. A repeat in a
+        operating state (off, idle, running, unknown) over the readings given and the
+        ``prior_changes`` of earlier ones (set as ``changes_``). A repeat in a
         state where the sensor changes on a share ``p`` of its samples has probability
         ``1 - p``; a run is frozen when the product over its repeats falls below
         ``frozen_alpha``. A speed that reads exactly 0 whenever the machine is off, or sits at
@@ -375,7 +400,23 @@ class SensorFaultDetector(BaseEstimator):
         data = data.with_columns(changed.alias("__changed"), has_previous.alias("__has_prev"), bucket.alias("__bucket"), _at_rail().alias("__rail"))
         data = data.with_columns(pl.col("__changed").cum_sum().alias("__run"))
         group = [*_KEY, "__bucket"]
-        rates = data.filter(pl.col("__has_prev")).group_by(group).agg(pl.col("__changed").mean().alias("__p"))
+        counts = (
+            data.filter(pl.col("__has_prev"))
+            .group_by(group)
+            .agg(pl.len().cast(pl.Int64).alias("samples"), pl.col("__changed").sum().cast(pl.Int64).alias("changes"))
+            .rename({"__bucket": "state_bucket"})
+            .select(list(CHANGE_SCHEMA))
+            .cast(CHANGE_SCHEMA)
+            .sort(*_KEY, "state_bucket")
+        )
+        self.changes_ = counts
+        if prior_changes is not None and prior_changes.height:
+            counts = pl.concat([counts, prior_changes.select(list(CHANGE_SCHEMA)).cast(CHANGE_SCHEMA)])
+        rates = (
+            counts.group_by(*_KEY, "state_bucket")
+            .agg((pl.col("changes").sum() / pl.col("samples").sum()).alias("__p"))
+            .rename({"state_bucket": "__bucket"})
+        )
         data = data.join(rates, on=group, how="left", maintain_order="left").with_columns(pl.col("__p").fill_null(0.0))
         # Evidence of a repeat, in nats; one sample carries at most ln(1 / (1 - _MAX_CHANGE_RATE)).
         # A rail reading while the machine is not running is no evidence at all: clipped noise
@@ -523,10 +564,13 @@ def detect_sensor_faults(
     start: datetime | None = None,
     end: datetime | None = None,
     detector: SensorFaultDetector | None = None,
+    prior_changes: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Data-quality events of ``readings`` with ``detector``'s parameters (the defaults when
     None); see :meth:`SensorFaultDetector.detect`."""
-    return (detector or SensorFaultDetector()).detect(readings, sensors, quarantine=quarantine, rules=rules, start=start, end=end)
+    return (detector or SensorFaultDetector()).detect(
+        readings, sensors, quarantine=quarantine, rules=rules, start=start, end=end, prior_changes=prior_changes
+    )
 
 
 def fault_mask(
@@ -593,10 +637,11 @@ def detect_factory_faults(
     end: datetime | None = None,
     *,
     detector: SensorFaultDetector | None = None,
+    prior_changes: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Data-quality events of one factory over ``[start, end)``: its readings and quarantine
     from the lake, its registered sensor specs and, when features were built, their
-    operating-state rules."""
+    operating-state rules (``detector.changes_`` then holds the period's change counts)."""
     specs = sensor_specs(hub, factory_id)
     reader = FactoryReader(hub, factory_id)
     quarantine = reader.quarantine()
@@ -605,7 +650,9 @@ def detect_factory_faults(
     if end is not None:
         quarantine = quarantine.filter(pl.col("ts") < _utc(end))
     rules = FeatureStore(hub, factory_id).rules() or None
-    return detect_sensor_faults(reader.readings(start, end), specs, quarantine=quarantine, rules=rules, start=start, end=end, detector=detector)
+    return detect_sensor_faults(
+        reader.readings(start, end), specs, quarantine=quarantine, rules=rules, start=start, end=end, detector=detector, prior_changes=prior_changes
+    )
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -840,6 +887,7 @@ def _with_state(valid: pl.DataFrame, rules: Mapping[str, StateRule]) -> pl.DataF
 
 
 __all__ = [
+    "CHANGE_SCHEMA",
     "ERROR_CODES",
     "EVENT_SCHEMA",
     "FAULT_KINDS",

@@ -7,7 +7,11 @@ Stored per local date under ``factories/<id>/scores/anomaly/<window>/`` (a
 - ``scores``: one row per machine and window (:data:`~analytics.models.anomaly.monitor.SCORE_SCHEMA`):
   score in threshold units, above-threshold flag, persistence alarm, excluded for a sensor fault,
   the top sensors driving the score with their shares, and the id of the model that scored it;
-- ``faults``: the day's data-quality events (:mod:`analytics.models.anomaly.quality`).
+- ``faults``: the day's data-quality events (:mod:`analytics.models.anomaly.quality`);
+- ``changes``: how often each sensor changed value that day, per operating state
+  (:data:`~analytics.models.anomaly.quality.CHANGE_SCHEMA`): a day's stuck-sensor test learns a
+  sensor's behaviour from the week before it through these, not by reading the week's readings
+  again (a day's detection then costs one day of readings, not eight).
 
 Models are saved in the factory's :class:`~analytics.store.models.ModelStore` with their cards. A
 re-run of a past day uses the newest model fitted on data up to that day, never a later one, and
@@ -29,7 +33,7 @@ from analytics.config import AnomalySettings, get_settings
 from analytics.features import MACHINE_HEALTH, FeatureStore
 from analytics.models.anomaly.data import machine_matrices
 from analytics.models.anomaly.monitor import SCORE_SCHEMA, MachineModel, monitor_day
-from analytics.models.anomaly.quality import EVENT_SCHEMA, detect_factory_faults, fault_mask
+from analytics.models.anomaly.quality import CHANGE_SCHEMA, EVENT_SCHEMA, SensorFaultDetector, detect_factory_faults, fault_mask
 from analytics.schemas import validate_factory_id
 from analytics.store.dated import DatedTables
 from analytics.store.hub import Hub
@@ -39,8 +43,8 @@ from analytics.store.reader import FactoryReader
 log = logging.getLogger(__name__)
 
 KIND = "anomaly"
-TABLES = ("scores", "faults")
-FAULT_HISTORY = timedelta(days=7)  # how often a sensor normally changes value is learned from a week
+TABLES = ("scores", "faults", "changes")
+FAULT_HISTORY_DAYS = 7  # how often a sensor normally changes value is learned from a week
 
 
 def score_store(hub: Hub, factory_id: str, window: str) -> DatedTables:
@@ -96,8 +100,10 @@ def score_day(hub: Hub, factory_id: str, day: date, settings: AnomalySettings | 
     sensor = features.read(MACHINE_HEALTH, settings.window, "sensor", history_start, day).collect()
     machine = features.read(MACHINE_HEALTH, settings.window, "machine", history_start, day).collect()
     events = reader.events().collect()
-    faults = detect_factory_faults(hub, factory_id, day_start - FAULT_HISTORY, day_end)
-    faults = faults.filter((pl.col("end") > day_start) & (pl.col("start") < day_end))
+    detector = SensorFaultDetector()
+    prior_changes = _prior_changes(hub, factory_id, store, day, reader.factory.timezone, detector)
+    faults = detect_factory_faults(hub, factory_id, day_start, day_end, detector=detector, prior_changes=prior_changes)
+    changes = detector.changes_
     past = store.read("scores", history_start, day - timedelta(days=1)).collect()
     spans = _false_alarm_spans(hub, factory_id, day)
     past = _with_feedback(past, spans, reader.factory.timezone)
@@ -149,10 +155,30 @@ def score_day(hub: Hub, factory_id: str, day: date, settings: AnomalySettings | 
     run.above = int(scores.get_column("above").sum()) if scores.height else 0
     run.alarms = int(scores.get_column("alarm").sum()) if scores.height else 0
     run.excluded = int(scores.get_column("excluded").sum()) if scores.height else 0
-    store.write(day, {"scores": scores, "faults": faults.cast(EVENT_SCHEMA) if faults.height else pl.DataFrame(schema=EVENT_SCHEMA)}, settings=settings.model_dump(mode="json"))
+    tables = {
+        "scores": scores,
+        "faults": faults.cast(EVENT_SCHEMA) if faults.height else pl.DataFrame(schema=EVENT_SCHEMA),
+        "changes": changes.cast(CHANGE_SCHEMA),
+    }
+    store.write(day, tables, settings=settings.model_dump(mode="json"))
     run.seconds = time.perf_counter() - started
     log.info("%s %s: %d machines, %d windows, %d alarms, %d refits", factory_id, day, run.machines, run.windows, run.alarms, len(run.refitted))
     return run
+
+
+def _prior_changes(hub: Hub, factory_id: str, store: DatedTables, day: date, timezone: str, detector: SensorFaultDetector) -> pl.DataFrame:
+    """Change counts of the :data:`FAULT_HISTORY_DAYS` days before ``day``: stored with those
+    days' scores, measured from their readings where a day was not scored (or was scored before
+    counts were kept), so the first run learns from the same week as later ones."""
+    days = [day - timedelta(days=n) for n in range(FAULT_HISTORY_DAYS, 0, -1)]
+    stored = [d for d in days if "changes" in (store.current(d) or {})]
+    parts = [store.read("changes", d, d).collect() for d in stored]
+    for missing in sorted(set(days) - set(stored)):
+        start, end = day_bounds(missing, timezone)
+        detect_factory_faults(hub, factory_id, start, end, detector=detector)
+        parts.append(detector.changes_)
+    parts = [p.select(list(CHANGE_SCHEMA)).cast(CHANGE_SCHEMA) for p in parts if p.height]
+    return pl.concat(parts) if parts else pl.DataFrame(schema=CHANGE_SCHEMA)
 
 
 def _false_alarm_spans(hub: Hub, factory_id: str, day: date) -> pl.DataFrame:
