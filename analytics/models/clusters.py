@@ -4,13 +4,21 @@ operating modes) and the failure models (engine operating conditions) both use."
 from __future__ import annotations
 
 import logging
+from functools import cache
 
 import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 log = logging.getLogger(__name__)
+
+
+@cache
+def _thread_pools() -> ThreadpoolController:
+    """The process's BLAS/OpenMP pools, found once: finding them reads every loaded library
+    (about 10 ms, more than a small k-means), and k-means runs once per machine refit."""
+    return ThreadpoolController()
 
 
 def operating_clusters(
@@ -39,7 +47,7 @@ def operating_clusters(
             break
         # One thread: k-means on a few thousand rows gains nothing from more, and on a busy
         # 2-core host its thread pool fights the hub's other workers (100x slower, measured).
-        with threadpool_limits(1):
+        with _thread_pools().limit(limits=1):
             model = KMeans(n_clusters=k, n_init=4, random_state=random_state).fit(Z)
         if np.bincount(model.labels_, minlength=k).min() < min_rows:
             continue

@@ -320,21 +320,21 @@ class SensorFaultDetector(BaseEstimator):
             .with_columns(lo.alias("lo"), hi_excl.alias("hi_excl"))
             .filter(pl.col("lo").is_not_null() & pl.col("hi_excl").is_not_null())
         )
-        # The readings, with one virtual reading one interval before the period and one at its
-        # exclusive end, so leading, trailing and whole-period silences are ordinary gaps.
-        edges = pl.concat(
-            [
-                per_sensor.select("machine_id", "sensor", (pl.col("lo") - _interval()).alias("ts"), "interval_s"),
-                per_sensor.select("machine_id", "sensor", pl.col("hi_excl").alias("ts"), "interval_s"),
-            ]
-        )
-        timeline = pl.concat([received, edges]).unique(["machine_id", "sensor", "ts"]).sort("machine_id", "sensor", "ts")
+        # The silences between readings, and before the first and after the last one against
+        # the period's bounds (from the period's start, or over all of it for a sensor that sent
+        # nothing). ``received`` is sorted by (machine, sensor, ts) and unique (:func:`_prepare`).
         limit = pl.duration(microseconds=(self.dropout_factor * pl.col("interval_s") * _US).cast(pl.Int64))
-        previous = pl.col("ts").shift()
+        columns = ["machine_id", "sensor", "interval_s", "__prev", "ts"]
+        between = received.with_columns(pl.when(_same_series()).then(pl.col("ts").shift()).alias("__prev")).filter(pl.col("__prev").is_not_null())
+        bounds = received.group_by(_KEY).agg(pl.col("ts").min().alias("__first"), pl.col("ts").max().alias("__last"))
+        per_sensor = per_sensor.join(bounds, on=_KEY, how="left")
+        leading = per_sensor.select(*_KEY, "interval_s", (pl.col("lo") - _interval()).alias("__prev"), pl.col("__first").fill_null(pl.col("hi_excl")).alias("ts"))
+        trailing = per_sensor.filter(pl.col("__last").is_not_null()).select(*_KEY, "interval_s", pl.col("__last").alias("__prev"), pl.col("hi_excl").alias("ts"))
         return (
-            timeline.with_columns(pl.when(_same_series()).then(previous).alias("__prev"))
-            .filter(pl.col("__prev").is_not_null() & (pl.col("ts") - pl.col("__prev") > limit))
+            pl.concat([between.select(columns), leading.select(columns), trailing.select(columns)])
+            .filter(pl.col("ts") - pl.col("__prev") > limit)
             .select("machine_id", "sensor", "interval_s", (pl.col("__prev") + _interval()).alias("start"), pl.col("ts").alias("end"))
+            .sort("machine_id", "sensor", "start")
         )
 
     def _gateway_outages(self, gaps: pl.DataFrame, spec: pl.DataFrame) -> pl.DataFrame:
@@ -823,10 +823,10 @@ def _prepare(
     pairs, data = pl.collect_all(
         [
             combined.select(_KEY).unique().join(spec.lazy(), on=_KEY, how="anti"),
-            combined.join(spec.lazy(), on=_KEY, how="inner")
+            combined.join(spec.lazy(), on=_KEY, how="inner", maintain_order="left")  # sorted input sorts fast
             # A stored reading wins over a quarantined one of the same key (a later corrected re-send).
             .sort([*_KEY, "ts", "__quarantined"])
-            .unique([*_KEY, "ts"], keep="first", maintain_order=True),
+            .filter(~(_same_series() & (pl.col("ts") == pl.col("ts").shift())).fill_null(False)),
         ]
     )
     if pairs.height:
@@ -862,7 +862,7 @@ def _fit_rules(data: pl.DataFrame, spec: pl.DataFrame) -> dict[str, StateRule]:
 def _with_state(valid: pl.DataFrame, rules: Mapping[str, StateRule]) -> pl.DataFrame:
     """Add ``state`` (OFF/IDLE/RUNNING, null when unknown) and ``ruled`` to every sample: the
     state of its machine's latest load reading no older than two of the load sensor's
-    intervals (the feature layer's tolerance)."""
+    intervals (the feature layer's tolerance). The rows keep their order."""
     table = pl.DataFrame(
         [(r.machine_id, r.sensor, r.off_below, r.run_above) for r in rules.values()],
         schema={"machine_id": pl.String, "sensor": pl.String, "off_below": pl.Float64, "run_above": pl.Float64},
@@ -877,13 +877,19 @@ def _with_state(valid: pl.DataFrame, rules: Mapping[str, StateRule]) -> pl.DataF
         .otherwise(pl.lit(OFF, pl.Int8))
         .alias("state"),
     ).sort("__state_ts")
-    out = valid.sort("ts").join_asof(load, left_on="ts", right_on="__state_ts", by="machine_id", strategy="backward", check_sortedness=False)
+    # The as-of join needs time order; the rows go back to their (machine, sensor, ts) order by
+    # their row number, a far cheaper sort than on the three keys again.
+    out = (
+        valid.with_row_index("__row")
+        .sort("ts")
+        .join_asof(load, left_on="ts", right_on="__state_ts", by="machine_id", strategy="backward", check_sortedness=False)
+        .sort("__row")
+    )
     fresh = (pl.col("ts") - pl.col("__state_ts")).dt.total_microseconds() <= pl.col("__tolerance_us")
-    out = out.with_columns(
+    return out.with_columns(
         pl.when(fresh).then(pl.col("state")).alias("state"),
         pl.col("machine_id").is_in(list(rules)).alias("ruled"),
-    ).drop("__state_ts", "__tolerance_us")
-    return out.sort(*_KEY, "ts")
+    ).drop("__row", "__state_ts", "__tolerance_us")
 
 
 __all__ = [
