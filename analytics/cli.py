@@ -6,6 +6,8 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -27,6 +29,9 @@ from analytics.schemas import FactorySpec, MachineSpec, SensorSpec, load_plant
 from analytics.store.hub import Hub
 
 if TYPE_CHECKING:  # the simulator pulls in SciPy: import it only for the commands that use it
+    from distributed import Client
+
+    from analytics.pipeline.scheduled import FactoryRun
     from analytics.simulate.plans import SimulationConfig
 
 app = typer.Typer(help="Factory Data Hub: register factories, ingest sensor data, run the hub.", no_args_is_help=True, pretty_exceptions_enable=False)
@@ -1277,19 +1282,44 @@ def run_daily_command(
     out: Annotated[Path | None, typer.Option("--out", help="Write the reports under DIR/<factory>/<date>/ (default: each factory's reports/ folder).")] = None,
     send: Annotated[bool, typer.Option("--send/--no-send", help="E-mail the reports (needs FACTORYHUB_MAIL__HOST).")] = True,
     force: Annotated[bool, typer.Option(help="Send reports again to recipients who already got them.")] = False,
-    workers: Annotated[int, typer.Option(min=1, help="Factories processed at a time, each in its own process.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Factories at a time, on a local Dask cluster of this many worker processes.")] = 1,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Run the factories on the Dask cluster of this scheduler (tcp://HOST:PORT; default: FACTORYHUB_SCHEDULER).")
+    ] = None,
 ) -> None:
     """Every factory's day: ingest its inbox, features, anomaly scores, retraining when due,
     failure risk, solutions and alerts, then the daily report (written, and sent). A factory that
     fails is recorded and does not stop the others; the exit status is 1 when any failed.
-    Re-running a date adds nothing and sends nothing twice."""
-    from analytics.pipeline.scheduled import DAILY_STAGES, run_daily
-
+    Re-running a date adds nothing and sends nothing twice. With --scheduler or --workers, each
+    factory-day is a task on a Dask cluster (same work, same results)."""
     hub = _hub()
+    scheduler = scheduler or hub.settings.scheduler
     if send and not hub.settings.mail.host:
         err.print("mail: no SMTP server configured (FACTORYHUB_MAIL__HOST): reports are written, not sent", markup=False, highlight=False)
         send = False
     ids = factory or [f.factory_id for f in hub.registry.factories()]
+    with _dask_client(scheduler, workers) if scheduler or workers > 1 else nullcontext() as client:
+        run_id, results = _run_daily_with_progress(hub, ids, day, out, send, force, workers, client)
+    _print_daily_summary(run_id, results)
+
+
+@contextmanager
+def _dask_client(scheduler: str | None, workers: int) -> Iterator[Client]:
+    """A Dask client (of ``scheduler``, or of a local cluster of ``workers`` processes), its
+    dashboard link printed for the operator."""
+    from analytics.pipeline.cluster import cluster_summary, dask_client
+
+    with dask_client(scheduler, workers=None if scheduler else workers) as client:
+        info = cluster_summary(client)
+        err.print(f"Dask cluster {info['scheduler']}: {info['workers']} workers, {info['threads']} threads; dashboard {info['dashboard']}", markup=False, highlight=False)
+        yield client
+
+
+def _run_daily_with_progress(
+    hub: Hub, ids: list[str], day: str | None, out: Path | None, send: bool, force: bool, workers: int, client: Client | None
+) -> tuple[str, list[FactoryRun]]:
+    from analytics.pipeline.scheduled import DAILY_STAGES, run_daily
+
     with Progress(TextColumn("{task.description:<10}"), BarColumn(), TextColumn("{task.completed}/{task.total} factories"), TextColumn("{task.fields[failed]}"), TimeElapsedColumn(), console=err, transient=False) as bar:
         tasks = {stage: bar.add_task(stage, total=len(ids), failed="") for stage in DAILY_STAGES}
         failures: dict[str, int] = dict.fromkeys(DAILY_STAGES, 0)
@@ -1298,7 +1328,10 @@ def run_daily_command(
             failures[stage] += status == "failed"
             bar.update(tasks[stage], advance=1, failed=f"[red]{failures[stage]} failed[/]" if failures[stage] else "")
 
-        run_id, results = run_daily(hub, _one_date(day), ids, send=send, out_dir=out, force=force, workers=workers, on_stage=on_stage)
+        return run_daily(hub, _one_date(day), ids, send=send, out_dir=out, force=force, workers=workers, client=client, on_stage=on_stage)
+
+
+def _print_daily_summary(run_id: str, results: list[FactoryRun]) -> None:
     table = Table("factory", "date", "status", "files", "readings", "alarms", "statuses", "alerts opened", "report", "seconds", title=f"daily run {run_id}")
     for r in results:
         c = r.counts

@@ -202,6 +202,10 @@ class HubSettings(BaseSettings):
         30, ge=3, description="Identical consecutive samples that count as a flat-lined stretch."
     )
 
+    scheduler: str | None = Field(
+        None,
+        description="Dask scheduler the daily run fans factories out to (tcp://HOST:PORT); none: this machine alone.",
+    )
     dashboard_url: str | None = Field(
         "http://localhost:8501", description="Address of the dashboard, for the links in reports; empty: no links."
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -140,3 +140,41 @@ def lived_copy(lived_dir: Path, tmp_path: Path) -> Hub:
 
     shutil.copytree(lived_dir, tmp_path / "lived")
     return Hub.open(data_dir=tmp_path / "lived")
+
+
+# --- the lived hub's next day, as a gateway leaves it in the inboxes overnight --------------------
+NEXT_DAY = date(2026, 9, 25)  # the lived hub's days are 2026-09-01 .. 2026-09-24
+
+
+@pytest.fixture(scope="module")
+def next_day_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The simulator's 2026-09-25 for the lived hub's two factories (same seed, so the same plants)."""
+    from analytics.simulate import simulate_hub
+    from analytics.simulate.plans import SimulationConfig
+
+    root = tmp_path_factory.mktemp("next-day")
+    config = SimulationConfig(factories=2, machines=4, days=1, seed=5, interval="20min", timezone="Asia/Seoul", failure_rate=2.0, start=NEXT_DAY)
+    simulate_hub(config, root, workers=1)
+    return root
+
+
+def fill_inbox(hub: Hub, files: Path, factory_id: str) -> list[str]:
+    """Put the factory's delivery of :data:`NEXT_DAY` in its inbox (mappings too, settled)."""
+    import os
+    import shutil
+
+    from analytics.ingest.inbox import inbox_dir
+
+    inbox = inbox_dir(hub, factory_id)
+    inbox.mkdir(parents=True, exist_ok=True)
+    for mapping in ("mapping.yaml", "events_mapping.yaml"):
+        if (files / factory_id / mapping).is_file():
+            shutil.copy(files / factory_id / mapping, inbox / mapping)
+    names = []
+    for path in sorted((files / factory_id / "incoming").rglob("*.csv")):
+        if path.stem.endswith(NEXT_DAY.strftime("%Y%m%d")):
+            shutil.copy(path, inbox / path.name)
+            os.utime(inbox / path.name, (0, 0))  # long settled
+            names.append(path.name)
+    assert names
+    return names

@@ -27,11 +27,10 @@ from analytics.config import MailSettings
 from analytics.pipeline.runs import RunLog
 from analytics.reports.mail import MailError, ReportRecipients, SentLog, SmtpMailer
 from analytics.store.hub import Hub
-from tests.conftest import LIVED_FACTORIES
+from tests.conftest import LIVED_FACTORIES, NEXT_DAY, fill_inbox
 
 ROOT = Path(__file__).resolve().parents[1]
 HANBIT, DAEYANG = LIVED_FACTORIES
-NEXT_DAY = date(2026, 9, 25)  # the lived hub's days are 2026-09-01 .. 2026-09-24
 RECIPIENTS = {"kim@hanbit.example": (HANBIT, None), "lee@hanbit.example": (HANBIT, "en"), "park@daeyang.example": (DAEYANG, None)}
 ARTEFACTS = ROOT / "test-artefacts" / "report"
 
@@ -72,43 +71,12 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
 
 
 # --- a hub with tomorrow's files in the inboxes ---------------------------------------------------
-@pytest.fixture(scope="module")
-def next_day_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The simulator's 2026-09-25 for the lived hub's two factories (same seed, so the same plants)."""
-    from analytics.simulate import simulate_hub
-    from analytics.simulate.plans import SimulationConfig
-
-    root = tmp_path_factory.mktemp("next-day")
-    config = SimulationConfig(factories=2, machines=4, days=1, seed=5, interval="20min", timezone="Asia/Seoul", failure_rate=2.0, start=NEXT_DAY)
-    simulate_hub(config, root, workers=1)
-    return root
-
-
-def _fill_inbox(hub: Hub, files: Path, factory_id: str) -> list[str]:
-    """Put the factory's delivery of the next day in its inbox (mapping first, settled)."""
-    from analytics.ingest.inbox import inbox_dir
-
-    inbox = inbox_dir(hub, factory_id)
-    inbox.mkdir(parents=True, exist_ok=True)
-    for mapping in ("mapping.yaml", "events_mapping.yaml"):
-        if (files / factory_id / mapping).is_file():
-            shutil.copy(files / factory_id / mapping, inbox / mapping)
-    names = []
-    for path in sorted((files / factory_id / "incoming").rglob("*.csv")):
-        if path.stem.endswith(NEXT_DAY.strftime("%Y%m%d")):
-            shutil.copy(path, inbox / path.name)
-            os.utime(inbox / path.name, (0, 0))  # long settled
-            names.append(path.name)
-    assert names
-    return names
-
-
 @pytest.fixture
 def hub_with_inboxes(lived_copy: Hub, next_day_files: Path) -> Hub:
     for address, (factory_id, language) in RECIPIENTS.items():
         ReportRecipients(lived_copy, factory_id).add(address, name=address.split("@")[0].title(), language=language)
     for factory_id in LIVED_FACTORIES:
-        _fill_inbox(lived_copy, next_day_files, factory_id)
+        fill_inbox(lived_copy, next_day_files, factory_id)
     return lived_copy
 
 

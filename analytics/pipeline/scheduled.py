@@ -18,19 +18,21 @@ what the Hub admin page shows.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
 from analytics.errors import HubError, StageError
 from analytics.pipeline.daily import STAGES, process_day
 from analytics.pipeline.runs import RunLog
 from analytics.store.hub import Hub
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 log = logging.getLogger(__name__)
 
@@ -188,31 +190,22 @@ def _guarded(hub: Hub, factory_id: str, day: date, options: dict[str, Any], on_s
 
 
 def _one_factory(data_dir: str, factory_id: str, day: date, options: dict[str, Any]) -> FactoryRun:
-    """A factory-day in a worker process (opens the hub itself: a Hub is not sent across)."""
+    """A factory-day in a cluster worker (opens the hub itself: a Hub is not sent across)."""
     return _guarded(Hub.open(data_dir=Path(data_dir)), factory_id, day, options)
 
 
-def _in_workers(hub: Hub, days: dict[str, date], options: dict[str, Any], workers: int) -> Iterator[FactoryRun]:
-    """Factory-days over a pool of ``workers`` processes, as they finish. Each worker's own
-    thread pools get an equal share of the cores (Polars reads its setting at import, in the
-    child, from the environment it inherits)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+def _on_cluster(client: Client, hub: Hub, run_id: str, days: dict[str, date], options: dict[str, Any]) -> Iterator[FactoryRun]:
+    """Factory-days as tasks of one Dask graph, as they finish; a task that failed for good
+    (its worker kept dying) is its factory's failure."""
+    from analytics.pipeline.cluster import fan_out
 
-    threads = str(max(1, (os.cpu_count() or 1) // workers))
-    saved = {k: os.environ.get(k) for k in ("POLARS_MAX_THREADS", "OMP_NUM_THREADS")}
-    os.environ.update(POLARS_MAX_THREADS=threads, OMP_NUM_THREADS=threads)
-    try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_one_factory, str(hub.settings.data_dir), f, d, options) for f, d in days.items()]
-            for future in as_completed(futures):
-                yield future.result()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    def lost(factory_id: str, exc: BaseException) -> FactoryRun:
+        result = FactoryRun(factory_id, days[factory_id])
+        result.fail("run", f"{type(exc).__name__}: {exc}")
+        return result
+
+    items = {f: (str(hub.settings.data_dir), f, d, options) for f, d in days.items()}
+    yield from fan_out(client, _one_factory, items, prefix=f"daily-{run_id}", on_error=lost)
 
 
 def run_daily(
@@ -226,13 +219,18 @@ def run_daily(
     now: datetime | None = None,
     settle_seconds: float = 2.0,
     workers: int = 1,
+    client: Client | None = None,
     on_stage: StageCallback | None = None,
     on_factory: Callable[[FactoryRun], None] | None = None,
 ) -> tuple[str, list[FactoryRun]]:
     """The daily run over ``factories`` (default: every registered one, in id order) for ``day``
-    (default: each factory's own yesterday at ``now``), ``workers`` factories at a time (in
-    separate processes when more than one). Returns the run's id and each factory's
-    :class:`FactoryRun` in factory order; the run record's status is "failed" when any failed."""
+    (default: each factory's own yesterday at ``now``). Returns the run's id and each factory's
+    :class:`FactoryRun` in factory order; the run record's status is "failed" when any failed.
+
+    Where the factory-days run: on the Dask cluster of ``client`` when given (one task each, see
+    :mod:`analytics.pipeline.cluster`); else, with ``workers`` above one, on a local Dask cluster
+    of that many worker processes; else one after another in this process. The work and its
+    results are the same in all three."""
     from analytics.schemas import validate_factory_id
 
     ids = [validate_factory_id(f) for f in factories] if factories else [f.factory_id for f in hub.registry.factories()]
@@ -243,6 +241,7 @@ def run_daily(
     run_id = runs.start(KIND, day or (max(days.values()) if days else None))
     options = {"send": send, "out_dir": out_dir, "force": force, "settle_seconds": settle_seconds}
     results: dict[str, FactoryRun] = {}
+    distributed = client is not None or (workers > 1 and len(ids) > 1)
 
     def record(result: FactoryRun) -> None:
         runs.record(
@@ -250,16 +249,22 @@ def run_daily(
             status=result.status, started_at=result.started_at, stage=result.stage, error="; ".join(result.errors), details=result.details(),
         )  # fmt: skip
         results[result.factory_id] = result
-        if on_stage is not None and workers > 1:  # in-process runs report each stage as it ends
+        if on_stage is not None and distributed:  # in-process runs report each stage as it ends
             for stage, status in stage_statuses(result).items():
                 on_stage(result.factory_id, stage, status)
         if on_factory is not None:
             on_factory(result)
 
     try:
-        if workers > 1 and len(ids) > 1:
-            for result in _in_workers(hub, days, options, workers):
+        if client is not None:
+            for result in _on_cluster(client, hub, run_id, days, options):
                 record(result)
+        elif distributed:
+            from analytics.pipeline.cluster import dask_client
+
+            with dask_client(workers=workers, dashboard_address=":0") as local:
+                for result in _on_cluster(local, hub, run_id, days, options):
+                    record(result)
         else:
             for factory_id in ids:
                 record(_guarded(hub, factory_id, days[factory_id], options, on_stage))

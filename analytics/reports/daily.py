@@ -270,9 +270,10 @@ def build_daily_report(
     in_day = (pl.col("ts") >= day_start) & (pl.col("ts") < day_end)
     unreadable_time = pl.col("ts").is_null() & (pl.col("quarantined_at") >= day_start) & (pl.col("quarantined_at") < day_end + timedelta(days=1))
     quarantined = reader.quarantine().filter(in_day | unreadable_time).select("reason").collect()
-    by_reason = quarantined.group_by(reason_kind(pl.col("reason"))).len().sort("len", descending=True)
+    # Ties in a stable order: the same day reads the same however often it is built.
+    by_reason = quarantined.group_by(reason_kind(pl.col("reason"))).len().sort(["len", "reason"], descending=[True, False])
     faults = read_faults(hub, factory_id, day, day).collect()
-    fault_counts = faults.group_by("kind").len().sort("len", descending=True) if faults.height else pl.DataFrame(schema={"kind": pl.String, "len": pl.UInt32})
+    fault_counts = faults.group_by("kind").len().sort(["len", "kind"], descending=[True, False]) if faults.height else pl.DataFrame(schema={"kind": pl.String, "len": pl.UInt32})
 
     if not analysed:
         subject_key, headline = "report.subject_not_analysed", t("report.not_analysed", language, day=day.isoformat())
