@@ -977,12 +977,94 @@ def bench_daily(factories: int = 100, machines: int = 30, workers: int | None = 
     }
 
 
+# --- scale-out ---------------------------------------------------------------------------------
+SCALE_MODES = ("local", "dask-1", "dask-2")
+
+
+def _scale_run(data_dir: str, mode: str) -> dict[str, float]:
+    """The daily run of every factory of the hub in one of :data:`SCALE_MODES`: this process
+    alone with its thread pools on every core (no Dask), or a local Dask cluster of 1 or 2
+    single-threaded worker processes. Imports and the cluster's start are done before the clock
+    starts (they are paid once per worker, not per day)."""
+    import importlib
+
+    from analytics.pipeline.cluster import dask_client
+    from analytics.pipeline.scheduled import run_daily
+    from analytics.store.hub import Hub
+
+    hub = Hub.open(data_dir=data_dir)
+    day = DASHBOARD_FIRST_DAY + timedelta(days=DAILY_HISTORY_DAYS)
+    out = Path(data_dir) / "reports"
+    started = time.perf_counter()
+    if mode == "local":
+        _, results = run_daily(hub, day, send=False, out_dir=out)
+        seconds, start_s = time.perf_counter() - started, 0.0
+    else:
+        workers = int(mode.removeprefix("dask-"))
+        with dask_client(workers=workers, threads_per_worker=1, dashboard_address=":0") as client:
+            client.run(importlib.import_module, "analytics.pipeline.scheduled")
+            start_s = time.perf_counter() - started
+            started = time.perf_counter()
+            _, results = run_daily(hub, day, send=False, out_dir=out, client=client)
+            seconds = time.perf_counter() - started
+    stages: dict[str, float] = {}
+    for r in results:
+        for stage, s in r.seconds.items():
+            stages[stage] = stages.get(stage, 0.0) + s
+    return {
+        "seconds": seconds,
+        "cluster_start_s": start_s,
+        **{f"stage_{k}_s": round(v / max(len(results), 1), 3) for k, v in stages.items()},
+        "failed": sum(r.status != "ok" for r in results),
+        "readings": sum(r.counts.get("ingest", {}).get("accepted", 0) for r in results),
+        "errors": "; ".join(e for r in results for e in r.errors)[:2000],
+    }
+
+
+def bench_scale(factories: int = 40, machines: int = 30, workdir: Path | None = None, console: Console | None = None) -> dict[str, object]:
+    """The same simulated day of ``factories`` factories run three ways, each on a fresh copy of
+    the hub and in a fresh process: plain single process on every core, and a local Dask cluster
+    of 1 and of 2 single-threaded workers. Efficiency is how close two workers come to halving
+    one worker's time; overhead what two workers cost against the plain run."""
+    import shutil
+
+    console = console or Console(stderr=True)
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        base = Path(tmp) / "base"
+        console.log(f"building {factories} factories of {machines} machines x 10 sensors, a new day of 1-minute readings each")
+        built = _child(["daily-generate", str(base), str(factories), str(machines)])
+        runs: dict[str, dict[str, float]] = {}
+        for mode in SCALE_MODES:
+            copy = Path(tmp) / mode
+            shutil.copytree(base, copy)
+            runs[mode] = _child(["scale-run", str(copy), mode])
+            shutil.rmtree(copy)
+            console.log(f"{mode}: {runs[mode]['seconds']:.1f} s" + (f" ({int(runs[mode]['failed'])} factories failed: {runs[mode]['errors']})" if runs[mode]["failed"] else ""))
+    local_s, one_s, two_s = (runs[m]["seconds"] for m in SCALE_MODES)
+    return {
+        "factories": factories,
+        "machines_per_factory": machines,
+        "readings": int(built["readings"]),
+        "cores": os.cpu_count() or 1,
+        "local_s": round(local_s, 1),
+        "one_worker_s": round(one_s, 1),
+        "two_workers_s": round(two_s, 1),
+        "efficiency": round(one_s / (2 * two_s), 3),
+        "overhead": round(two_s / local_s, 3),
+        "cluster_start_s": {m: round(runs[m]["cluster_start_s"], 1) for m in SCALE_MODES[1:]},
+        "failed": int(sum(r["failed"] for r in runs.values())),
+        "same_readings": len({r["readings"] for r in runs.values()}) == 1,
+        "targets": {"efficiency": 0.8, "overhead": 1.15},
+    }
+
+
 if __name__ == "__main__":
     kind, *rest = sys.argv[1:]
     children = {
         "daily-generate": lambda d, f, m: generate_daily_hub(d, int(f), int(m)),
         "daily-scan": _daily_scan,
         "daily-run": _daily_run,
+        "scale-run": _scale_run,
         "duckdb": _duckdb_copy,
         "hub": _hub_ingest,
         "generate": lambda d, r: generate_feature_lake(d, int(r)),

@@ -431,6 +431,19 @@ def bench_daily(
     print(json.dumps(figures))
 
 
+@bench_app.command("scale")
+def bench_scale(
+    factories: Annotated[int, typer.Option(min=2, help="Factories, each with one new day in its inbox.")] = 40,
+    machines: Annotated[int, typer.Option(min=1, help="Machines per factory (10 sensors each, 1-minute readings).")] = 30,
+    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one).")] = None,
+) -> None:
+    """The same simulated day run three ways: one process on every core (no Dask), and a local Dask cluster of 1 and of 2 single-threaded workers."""
+    from analytics.bench import bench_scale as run
+
+    figures = run(factories, machines, workdir, console=err)
+    print(json.dumps(figures))
+
+
 # --- eval --------------------------------------------------------------------------------------
 @eval_app.command("anomaly")
 def eval_anomaly(

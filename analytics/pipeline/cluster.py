@@ -73,18 +73,24 @@ def dask_client(
         client = Client(scheduler)
         cluster = None
     else:
+        import dask
+
         cores = os.cpu_count() or 1
         n = workers or cores
         threads = threads_per_worker or max(1, cores // n)
-        cluster = LocalCluster(
-            n_workers=n,
-            threads_per_worker=threads,
-            processes=True,
-            env=thread_environment(threads),
-            dashboard_address=dashboard_address,
-            memory_limit=memory_limit,
-            silence_logs=logging.WARNING,
-        )
+        # Before the worker processes start, not in their ``env`` (applied once they run): Polars
+        # sizes its pool at import, and Dask imports it early (measured: 2 threads per worker
+        # with ``env``, so two single-threaded workers ran four busy threads on two cores).
+        spawn_environment = {**dask.config.get("distributed.nanny.pre-spawn-environ"), **thread_environment(threads)}
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn_environment}):
+            cluster = LocalCluster(
+                n_workers=n,
+                threads_per_worker=threads,
+                processes=True,
+                dashboard_address=dashboard_address,
+                memory_limit=memory_limit,
+                silence_logs=logging.WARNING,
+            )
         client = Client(cluster)
     try:
         log.info("Dask cluster %s: %d workers, dashboard %s", client.scheduler.address, len(client.scheduler_info()["workers"]), client.dashboard_link)
