@@ -800,6 +800,46 @@ def train(
     print(json.dumps({"factory": factory, "models": {r.machine_type: {"status": r.status, "recipe": r.recipe, "model_id": r.model_id} for r in results}}))
 
 
+@app.command("train-pooled")
+def train_pooled_command(
+    machine_type: Annotated[list[str], typer.Option("--type", help="Machine type(s) to train the hub's pooled model of.")],
+    until: Annotated[str | None, typer.Option(help="Train on data up to the end of this UTC date (inclusive); default: all data.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Train on a local Dask cluster of this many worker processes (xgboost.dask).")] = 1,
+    scheduler: Annotated[str | None, typer.Option(help="Train on the Dask cluster of this scheduler (tcp://HOST:PORT; default: FACTORYHUB_SCHEDULER).")] = None,
+) -> None:
+    """Train the hub's pooled failure model of each machine type on every factory that shares
+    (``factoryhub factory sharing --allow``): validated across factories, promoted when it beats
+    the base rate; on a Dask cluster with --workers or --scheduler (``analytics.models.failure.pooled``)."""
+    from datetime import UTC, datetime
+
+    from analytics.models.failure.pooled import train_pooled
+
+    hub = _hub()
+    cutoff = None
+    if until:
+        try:
+            cutoff = datetime.combine(date.fromisoformat(until) + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+        except ValueError as exc:
+            raise HubError(f"--until is YYYY-MM-DD: {exc}") from exc
+    scheduler = scheduler or hub.settings.scheduler
+    with _dask_client(scheduler, workers) if scheduler or workers > 1 else nullcontext() as client, _progress("types") as bar:
+        task = bar.add_task("training pooled models", total=len(machine_type))
+        results = []
+        for kind in machine_type:
+            results.append(train_pooled(hub, kind, until=cutoff, client=client))
+            bar.advance(task)
+    table = Table("machine type", "status", "factories", "rows", "failures", "Brier (base rate)", "PR-AUC (naive)", "why", "seconds")
+    for r in results:
+        m = r.metrics
+        table.add_row(
+            r.machine_type, r.status, str(r.factories), str(r.training.get("rows", "-")), str(r.training.get("failures", "-")),
+            f"{m.get('brier')} ({m.get('brier_baseline')})" if m else "-", f"{m.get('pr_auc')} ({m.get('pr_auc_naive')})" if m else "-",
+            escape(r.reason), f"{r.seconds:.1f}",
+        )  # fmt: skip
+    err.print(table)
+    print(json.dumps({"models": {r.machine_type: {"status": r.status, "model_id": r.model_id, "brier": r.metrics.get("brier"), "brier_baseline": r.metrics.get("brier_baseline")} for r in results}}))
+
+
 @app.command()
 def predict(
     factory: Annotated[str, typer.Option(help="Factory id.")],

@@ -512,6 +512,7 @@ LIBRARY_TEXTS: Final[dict[str, str]] = {
     "the champion's {old} recipe is no longer available or no longer beats the base rate; {recipe} recipe validated at Brier {brier}": "사용 중이던 {old} 모델을 더 쓸 수 없거나 기저율보다 낫지 않음; {recipe} 모델의 검증 Brier {brier}",
     "pooled model: this factory has no failures of this type of its own": "여러 공장 공동 모델: 이 공장에는 이 유형의 고장 기록이 없음",
     "pooled model with this factory's own rows": "이 공장의 데이터를 포함한 여러 공장 공동 모델",
+    "pooled model of the hub's sharing factories: this factory has no model of its own for this type": "허브에서 데이터를 공유하는 공장들로 학습한 공동 모델: 이 공장에는 이 유형의 자체 모델이 없음",
 }
 _COUNTS: Final = frozenset({"n", "row", "pct"})  # whole numbers, so "(5 samples)" cannot be read as part of a value
 _NUMBER: Final = r"\d+"

@@ -120,17 +120,24 @@ def lived_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
 
     With the suite spread over processes (pytest-xdist), the first worker to need it builds it in
     the run's shared temporary folder and the others wait for it and read the same hub."""
-    if worker_id == "master":  # one process: this session's own folder
-        return _build_lived(tmp_path_factory.mktemp("lived"))
+    return _built_once(tmp_path_factory, worker_id, "lived", _build_lived)
+
+
+def _built_once(tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str, build: Callable[[Path], Path]) -> Path:
+    """``build(folder)`` once per test run: in one process, in its own folder; with the suite
+    spread over processes (pytest-xdist), by the first worker that needs it, in the run's shared
+    temporary folder, while the others wait for it and then read the same result."""
+    if worker_id == "master":
+        return build(tmp_path_factory.mktemp(name))
     from filelock import FileLock
 
     shared = tmp_path_factory.getbasetemp().parent  # this run's folder, above every worker's own
-    with FileLock(str(shared / "lived.lock")):
-        done = shared / "lived" / "complete"
+    with FileLock(str(shared / f"{name}.lock")):
+        done = shared / name / "complete"
         if not done.exists():
-            hub = _build_lived(shared / "lived")
-            done.write_text(str(hub), encoding="utf-8")
-    return shared / "lived" / "hub"
+            done.parent.mkdir(parents=True, exist_ok=True)
+            done.write_text(str(build(shared / name)), encoding="utf-8")
+    return Path(done.read_text(encoding="utf-8"))
 
 
 @pytest.fixture
@@ -178,3 +185,33 @@ def fill_inbox(hub: Hub, files: Path, factory_id: str) -> list[str]:
             names.append(path.name)
     assert names
     return names
+
+
+# --- a sharing fleet with failures enough to train pooled failure models ------------------------
+POOLED_FACTORIES = ("hanbit-01", "daeyang-02", "seoyeon-03")  # each has an air compressor and a pump
+
+
+def _build_pooled_fleet(root: Path) -> Path:
+    from analytics.demo import build_factory
+    from analytics.evaluation.fleet import FAR_FUTURE
+    from analytics.features import build_features
+    from analytics.simulate import simulate_hub
+    from analytics.simulate.plans import SimulationConfig
+
+    config = SimulationConfig(factories=3, machines=5, days=36, seed=5, interval="20min", start=date(2026, 9, 1), failure_rate=6.0)
+    result = simulate_hub(config, root / "sim", workers=1)
+    hub = Hub.open(data_dir=root / "hub")
+    assert tuple(f["factory_id"] for f in result.factories) == POOLED_FACTORIES
+    for factory_id in POOLED_FACTORIES:
+        build_factory(hub, root / "sim" / factory_id, now=FAR_FUTURE)
+        build_features(hub, factory_id, window="1h")
+        hub.registry.set_model_sharing(factory_id, True)
+    return root / "hub"
+
+
+@pytest.fixture(scope="session")
+def pooled_fleet_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """Data folder of a hub of 3 simulated factories x 5 machines x 36 days (20-minute samples,
+    seed 5, failures six times the default rate), ingested with their hourly features, every
+    factory sharing its data for pooled models."""
+    return _built_once(tmp_path_factory, worker_id, "pooled-fleet", _build_pooled_fleet)

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -168,3 +169,44 @@ def test_a_worker_killed_mid_run_changes_nothing_in_the_results(
         story = [(t.start, t.finish) for t in client.run_on_scheduler(lambda dask_scheduler: [t for t in dask_scheduler.transition_log if t.key == key])]
         assert story.count(("waiting", "processing")) == 2 and ("processing", "memory") in story, story
     assert_same_days(reference, hub, reference_reports, tmp_path / "reports")
+
+
+# --- pooled failure models with xgboost.dask ------------------------------------------------------
+def test_pooled_training_with_xgboost_dask_matches_one_machine(pooled_fleet_dir: Path, cluster: distributed.Client, tmp_path: Path) -> None:
+    """The hub's pooled model of a machine type trained on the cluster (each factory's rows on a
+    worker, trees by xgboost.dask) and in this process: the same card, validation and registry;
+    the trees themselves differ only as XGBoost's distributed sketches and row sampling do."""
+    from datetime import UTC, datetime
+
+    from analytics.config import FailureSettings
+    from analytics.models.failure.pooled import factory_part, factory_rows, train_pooled
+    from analytics.models.failure.training import KIND
+    from analytics.store.models import ModelStore
+    from tests.conftest import POOLED_FACTORIES
+
+    machine_type, until = "centrifugal_pump", datetime(2026, 10, 6, tzinfo=UTC)
+    settings = FailureSettings(default_horizon_hours=48, hazard_hours=48)
+    hubs = {}
+    for name in ("local", "dask"):
+        shutil.copytree(pooled_fleet_dir, tmp_path / name)
+        hubs[name] = Hub.open(data_dir=tmp_path / name)
+    local = train_pooled(hubs["local"], machine_type, until=until, settings=settings)
+    on_cluster = train_pooled(hubs["dask"], machine_type, until=until, settings=settings, client=cluster)
+    assert local.status == on_cluster.status == "promoted", (local.reason, on_cluster.reason)
+    cards = {name: ModelStore.pooled(hub).champion(KIND, machine_type) for name, hub in hubs.items()}
+    assert (cards["local"]["trained_on"], cards["dask"]["trained_on"]) == ("local", "dask")
+    for key in ("training", "columns", "sensors", "horizon_hours", "hazard_hours", "feature_set", "parameters", "recipe", "fitted_until"):
+        assert cards["local"][key] == cards["dask"][key], key
+    m, d = local.metrics, on_cluster.metrics
+    for key in ("rows", "positives", "brier_baseline", "splits", "splits_skipped", "validated_on"):
+        assert m[key] == d[key], key  # the same validation rows, judged against the same base rate
+    assert d["brier"] < d["brier_baseline"] and abs(m["brier"] - d["brier"]) <= 0.01 and abs(m["pr_auc"] - d["pr_auc"]) <= 0.05
+    # The two models' risk on every row they learned from.
+    models = {name: ModelStore.pooled(hub).load(KIND, machine_type, cards[name]["model_id"]) for name, hub in hubs.items()}
+    columns = cards["local"]["columns"]
+    X = np.vstack([
+        part.X for f in POOLED_FACTORIES
+        if (part := factory_part(factory_rows(str(hubs["local"].settings.data_dir), f, machine_type, cards["local"]["sensors"], until, settings), f, columns)) is not None
+    ])  # fmt: skip
+    p_local, p_dask = (models[name].classifier.predict_proba(X)[:, 1] for name in ("local", "dask"))
+    assert np.corrcoef(p_local, p_dask)[0, 1] >= 0.95 and np.abs(p_local - p_dask).mean() <= 0.03

@@ -104,9 +104,24 @@ def score_frame(model: FailureModel, frame: pl.DataFrame, units: dict[str, str],
     return pl.DataFrame(out, schema=RISK_SCHEMA).with_columns(pl.col(c).fill_nan(None) for c in ("p_1d", "p_3d", "p_7d", "ttf_median_h", "ttf_p10_h"))
 
 
+POOLED_NOTE = "pooled model of the hub's sharing factories: this factory has no model of its own for this type"
+
+
+def usable_card(store: ModelStore, machine_type: str, day_end: datetime) -> dict[str, Any] | None:
+    """The card of the model to score a day ending at ``day_end`` with: the champion, or where
+    the champion saw later data (a re-run of a past day), the newest model fitted before it."""
+    card = store.champion(KIND, machine_type)
+    if card is None or datetime.fromisoformat(card["fitted_until"]) > day_end:
+        older = [c for c in store.cards(KIND, machine_type) if datetime.fromisoformat(c["fitted_until"]) <= day_end]
+        card = older[-1] if older else None
+    return card
+
+
 def predict_day(hub: Hub, factory_id: str, day: date) -> pl.DataFrame:
     """Score one local day of one factory with the champion model of each machine type and store
-    it; machine types without a model are logged and left out."""
+    it; a sharing factory without a model of its own for a type uses the hub's pooled model of
+    the type (:mod:`analytics.models.failure.pooled`); types without any model are logged and
+    left out."""
     reader = FactoryReader(hub, factory_id)
     factory_id = reader.factory_id
     store = ModelStore(hub, factory_id)
@@ -118,22 +133,23 @@ def predict_day(hub: Hub, factory_id: str, day: date) -> pl.DataFrame:
     sensor_all = features.read(MACHINE_HEALTH, WINDOW, "sensor", day - timedelta(days=HISTORY_DAYS), day).collect()
     machine_all = features.read(MACHINE_HEALTH, WINDOW, "machine", day - timedelta(days=HISTORY_DAYS), day).collect()
     load_of = load_sensors(features)
+    pooled = ModelStore.pooled(hub) if hub.registry.model_sharing(factory_id) else None
     frames = []
     for machine_type, ids in sorted(machines_by_type(hub, factory_id).items()):
-        card = store.champion(KIND, machine_type)
-        if card is None or datetime.fromisoformat(card["fitted_until"]) > day_end:
-            # A re-run of a past day must not use a model that saw later data.
-            older = [c for c in store.cards(KIND, machine_type) if datetime.fromisoformat(c["fitted_until"]) <= day_end]
-            card = older[-1] if older else None
+        card, source = usable_card(store, machine_type, day_end), store
+        if card is None and pooled is not None:
+            # A sharing factory without a model of its own gets the hub's pooled model, said so.
+            card, source = usable_card(pooled, machine_type, day_end), pooled
         if card is None:
             log.info("%s %s: no failure model fitted up to %s", factory_id, machine_type, day)
             continue
-        model: FailureModel = store.load(KIND, machine_type, card["model_id"])
+        model: FailureModel = source.load(KIND, machine_type, card["model_id"])
+        note = card.get("note", "") if source is store else POOLED_NOTE
         sensor = sensor_all.filter(pl.col("machine_id").is_in(ids))
         machine = machine_all.filter(pl.col("machine_id").is_in(ids))
         feats = failure_features(sensor, machine, sensors=model.sensors, load_of=load_of)
         feats = feats.filter((pl.col("window_end") > day_start) & (pl.col("window_end") <= day_end))
-        frames.append(score_frame(model, feats, units, model_id=card["model_id"], note=card.get("note", "")))
+        frames.append(score_frame(model, feats, units, model_id=card["model_id"], note=note))
     risk = pl.concat(frames) if frames else pl.DataFrame(schema=RISK_SCHEMA)
     risk_store(hub, factory_id).write(day, {"risk": risk.sort("machine_id", "window_start")})
     return risk

@@ -101,6 +101,25 @@ class FailureRiskClassifier(ClassifierMixin, BaseEstimator):
             }
         )
 
+    def booster_params(self, pos_weight: float) -> dict[str, Any]:
+        """The trees' parameters for ``xgboost.train`` (and ``xgboost.dask.train``): the model
+        :meth:`fit` trains through the scikit-learn wrapper, for trainers that call the booster
+        API themselves (:mod:`analytics.models.failure.pooled`)."""
+        return {
+            "objective": "binary:logistic",
+            "eval_metric": "logloss",
+            "tree_method": "hist",
+            "max_depth": self.max_depth,
+            "learning_rate": self.learning_rate,
+            "subsample": self.subsample,
+            "colsample_bytree": self.colsample_bytree,
+            "min_child_weight": self.min_child_weight,
+            "max_bin": self.max_bin,
+            "scale_pos_weight": pos_weight,
+            "seed": self.random_state,
+            "nthread": self.n_jobs or 0,
+        }
+
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> FailureRiskClassifier:
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y).astype(np.int32)
@@ -138,6 +157,81 @@ class FailureRiskClassifier(ClassifierMixin, BaseEstimator):
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """TreeSHAP contributions of each feature to the trees' log-odds (last column: bias)."""
         return self.booster_.predict(xgb.DMatrix(np.asarray(X, dtype=np.float32)), pred_contribs=True)
+
+
+class PlattTrees:
+    """Trees and their Platt scaling, fitted by a trainer that drives XGBoost itself: the pooled
+    trainer (:mod:`analytics.models.failure.pooled`), on one machine or with ``xgboost.dask``.
+
+    It answers like a fitted :class:`FailureRiskClassifier` (``predict_proba``,
+    ``contributions``, ``booster_``, ``base_rate_``) and carries the same parameters, so the daily
+    prediction, the explanations and the model cards treat both alike. The calibration is the
+    one :class:`~sklearn.calibration.CalibratedClassifierCV` applies to an XGBoost classifier:
+    ``p = 1 / (1 + exp(a s + b))`` on the trees' probability ``s``, ``a`` and ``b`` fitted on
+    out-of-fold scores (:func:`platt_from_counts`)."""
+
+    def __init__(self, template: FailureRiskClassifier | None = None) -> None:
+        self.template = template
+
+    @classmethod
+    def fitted(cls, template: FailureRiskClassifier, booster: xgb.Booster, slope: float, intercept: float, base_rate: float) -> PlattTrees:
+        model = cls(template)
+        model.booster_ = booster
+        model.slope_, model.intercept_ = float(slope), float(intercept)
+        model.base_rate_ = float(base_rate)
+        model.classes_ = np.array([0, 1])
+        model.n_features_in_ = booster.num_features()
+        return model
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The parameters of the classifier these trees stand for (what a model card records)."""
+        return (self.template or FailureRiskClassifier()).get_params(deep)
+
+    def trees_probability(self, X: np.ndarray) -> np.ndarray:
+        """The trees' own (uncalibrated) probability."""
+        return self.booster_.predict(xgb.DMatrix(np.asarray(X, dtype=np.float32)))
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        p = platt(self.trees_probability(X), self.slope_, self.intercept_)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """TreeSHAP contributions of each feature to the trees' log-odds (last column: bias)."""
+        return self.booster_.predict(xgb.DMatrix(np.asarray(X, dtype=np.float32)), pred_contribs=True)
+
+
+def platt(score: np.ndarray, slope: float, intercept: float) -> np.ndarray:
+    """Platt's sigmoid ``1 / (1 + exp(a s + b))``."""
+    return 1.0 / (1.0 + np.exp(np.clip(slope * np.asarray(score, dtype=np.float64) + intercept, -500, 500)))
+
+
+def platt_from_counts(score: np.ndarray, positives: np.ndarray, negatives: np.ndarray) -> tuple[float, float]:
+    """Platt scaling (Platt 1999, as scikit-learn fits it: targets ``(N+ + 1) / (N+ + 2)`` and
+    ``1 / (N- + 2)`` instead of 1 and 0, against overfitting) from scores given with how many
+    positive and negative rows had each: the exact rows, or the bins of a histogram, which lets a
+    cluster fit it from counts its workers add up without sending the rows anywhere."""
+    from scipy.optimize import minimize
+
+    s = np.asarray(score, dtype=np.float64)
+    pos, neg = np.asarray(positives, dtype=np.float64), np.asarray(negatives, dtype=np.float64)
+    n_pos, n_neg = pos.sum(), neg.sum()
+    t_pos, t_neg = (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0)
+
+    def loss(ab: np.ndarray) -> tuple[float, np.ndarray]:
+        z = ab[0] * s + ab[1]  # p = 1 / (1 + e^z)
+        log_p, log_q = -np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)
+        value = -(pos * (t_pos * log_p + (1 - t_pos) * log_q) + neg * (t_neg * log_p + (1 - t_neg) * log_q)).sum()
+        p = 1.0 / (1.0 + np.exp(np.clip(z, -500, 500)))
+        # d(-loss)/dz per row is (target - p); weighted by the rows of each kind.
+        dz = pos * (t_pos - p) + neg * (t_neg - p)
+        return float(value), np.array([(dz * s).sum(), dz.sum()])
+
+    prior = math.log((n_neg + 1.0) / (n_pos + 1.0))
+    result = minimize(loss, np.array([0.0, prior]), jac=True, method="L-BFGS-B")
+    return float(result.x[0]), float(result.x[1])
 
 
 def _cdf(z: np.ndarray, distribution: Distribution) -> np.ndarray:
@@ -191,15 +285,35 @@ class FailureTimeModel(BaseEstimator):
         self.n_jobs = n_jobs
 
     def fit(self, X: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> FailureTimeModel:
-        lower = np.maximum(np.asarray(lower, dtype=np.float64), 0.5)  # ln T needs T > 0
-        upper = np.asarray(upper, dtype=np.float64)
-        upper = np.where(np.isfinite(upper), np.maximum(upper, lower), np.inf)
+        lower, upper = self.bounds(lower, upper)
         if not np.isfinite(upper).any():
             raise NotEnoughFailuresError("no failure was observed: a time-to-failure model needs at least one")
         data = xgb.DMatrix(np.asarray(X, dtype=np.float32))
         data.set_float_info("label_lower_bound", lower)
         data.set_float_info("label_upper_bound", upper)
-        params = {
+        self.booster_ = xgb.train(self.booster_params(), data, num_boost_round=self.n_estimators)
+        self.n_features_in_ = data.num_col()
+        return self
+
+    @staticmethod
+    def bounds(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The label bounds the survival objective takes: times of at least half an hour (ln T
+        needs T > 0), upper at least lower, infinite where censored."""
+        lower = np.maximum(np.asarray(lower, dtype=np.float64), 0.5)
+        upper = np.asarray(upper, dtype=np.float64)
+        return lower, np.where(np.isfinite(upper), np.maximum(upper, lower), np.inf)
+
+    def with_booster(self, booster: xgb.Booster) -> FailureTimeModel:
+        """This model with trees a trainer fitted itself with :meth:`booster_params` (the pooled
+        trainer, on one machine or with ``xgboost.dask``)."""
+        model = clone(self)
+        model.booster_ = booster
+        model.n_features_in_ = booster.num_features()
+        return model
+
+    def booster_params(self) -> dict[str, Any]:
+        """Parameters for ``xgboost.train`` (and ``xgboost.dask.train``) of this model."""
+        return {
             "objective": "survival:aft",
             "eval_metric": "aft-nloglik",
             "aft_loss_distribution": self.distribution,
@@ -214,9 +328,6 @@ class FailureTimeModel(BaseEstimator):
             "seed": self.random_state,
             "nthread": self.n_jobs or 0,
         }
-        self.booster_ = xgb.train(params, data, num_boost_round=self.n_estimators)
-        self.n_features_in_ = data.num_col()
-        return self
 
     def _log_median(self, X: np.ndarray) -> np.ndarray:
         return self.booster_.predict(xgb.DMatrix(np.asarray(X, dtype=np.float32)), output_margin=True)

@@ -44,6 +44,7 @@ from analytics.models.failure.risk import (
     FailureRiskClassifier,
     FailureTimeModel,
     NotEnoughFailuresError,
+    PlattTrees,
     time_grouped_splits,
     validate,
 )
@@ -63,7 +64,7 @@ class FailureModel:
     """What is stored: the calibrated risk classifier and the time-to-failure model, with the
     feature columns (and sensors) they were trained on."""
 
-    classifier: FailureRiskClassifier
+    classifier: FailureRiskClassifier | PlattTrees
     time_model: FailureTimeModel | None
     columns: list[str]
     sensors: list[str]
@@ -285,7 +286,31 @@ def _failures(frame: pl.DataFrame) -> int:
     return ends.select("factory_id", "machine_id", "__at").unique().height
 
 
-def _card(model: FailureModel, frame: pl.DataFrame, metrics: dict[str, Any], *, until: datetime, extra: dict[str, Any]) -> dict[str, Any]:
+def training_summary(frame: pl.DataFrame) -> dict[str, Any]:
+    """What a model card says of the rows a model learned from (:func:`combine_summaries` adds
+    up the summaries of parts trained on together)."""
+    return {
+        "from": str(frame.get_column("window_end").min()),
+        "to": str(frame.get_column("window_end").max()),
+        "rows": frame.height,
+        "positive_rows": int(frame.get_column("failure_within").sum()),
+        "failures": _failures(frame),
+        "machines": frame.select("factory_id", "machine_id").unique().height,
+        "factories": frame.get_column("factory_id").n_unique(),
+    }
+
+
+def combine_summaries(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One summary of tables of different factories (machines and failures do not overlap)."""
+    return {
+        "from": min(p["from"] for p in parts),
+        "to": max(p["to"] for p in parts),
+        **{k: sum(p[k] for p in parts) for k in ("rows", "positive_rows", "failures", "machines", "factories")},
+    }
+
+
+def model_card(model: FailureModel, training: dict[str, Any], metrics: dict[str, Any], *, until: datetime, extra: dict[str, Any]) -> dict[str, Any]:
+    """The card saved with a failure model (what the Models page and the registry show)."""
     return {
         "recipe": model.recipe,
         "machine_type": model.machine_type,
@@ -296,15 +321,7 @@ def _card(model: FailureModel, frame: pl.DataFrame, metrics: dict[str, Any], *, 
         "columns": model.columns,
         "sensors": model.sensors,
         "parameters": {"classifier": model.classifier.get_params(), "time_model": model.time_model.get_params() if model.time_model else None},
-        "training": {
-            "from": str(frame.get_column("window_end").min()),
-            "to": str(frame.get_column("window_end").max()),
-            "rows": frame.height,
-            "positive_rows": int(frame.get_column("failure_within").sum()),
-            "failures": _failures(frame),
-            "machines": frame.select("factory_id", "machine_id").unique().height,
-            "factories": frame.get_column("factory_id").n_unique(),
-        },
+        "training": training,
         "metrics": metrics,
         "fitted_until": until.isoformat(),
         "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -384,9 +401,9 @@ def train_factory(
         frame = own if winner == "factory" else pl.concat([own, donors], how="diagonal_relaxed")
         model = fit_model(frame, _template(machine_type, sensors, columns, horizon, hazard, winner))
         model_id = uuid.uuid4().hex[:12]
-        card = _card(
+        card = model_card(
             model,
-            frame,
+            training_summary(frame),
             metrics[winner],
             until=until,
             extra={
