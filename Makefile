@@ -63,6 +63,7 @@ bench: install
 	$(BIN)/factoryhub bench features --rows 20000000
 	$(BIN)/factoryhub bench dashboard
 	$(BIN)/factoryhub bench daily --factories 100
+	$(BIN)/factoryhub bench scale --factories 40
 	rm -rf $(HUB_DATA)/bench-simulate
 	$(BIN)/factoryhub simulate --factories 10 --machines 20 --days 30 --seed 1 --out $(HUB_DATA)/bench-simulate
 	rm -rf $(HUB_DATA)/bench-simulate

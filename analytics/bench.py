@@ -4,6 +4,7 @@ and reports the ratio, because shared machines are noisy."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import statistics
@@ -1021,6 +1022,23 @@ def _scale_run(data_dir: str, mode: str) -> dict[str, float]:
     }
 
 
+CAPACITY_FLEETS = (1_000, 10_000, 30_000)
+CAPACITY_WINDOW_H = 2.0  # the daily run starts after midnight deliveries and must be done before the morning shift
+
+
+def capacity_model(factory_core_s: float, efficiency: float, window_h: float = CAPACITY_WINDOW_H, cores_per_machine: int = 16) -> dict[str, object]:
+    """Cores and machines the daily run of each fleet size needs to finish within ``window_h``,
+    from the measured single-core seconds of a factory-day and the measured parallel
+    efficiency (factory-days are independent, so the work divides across cores at that
+    efficiency)."""
+    fleets = {}
+    for n in CAPACITY_FLEETS:
+        core_s = n * factory_core_s
+        cores = math.ceil(core_s / (window_h * 3600 * efficiency))
+        fleets[str(n)] = {"core_hours_per_day": round(core_s / 3600, 1), "cores": cores, "machines": math.ceil(cores / cores_per_machine)}
+    return {"factory_core_s": round(factory_core_s, 3), "window_h": window_h, "cores_per_machine": cores_per_machine, "fleets": fleets}
+
+
 def bench_scale(factories: int = 40, machines: int = 30, workdir: Path | None = None, console: Console | None = None) -> dict[str, object]:
     """The same simulated day of ``factories`` factories run three ways, each on a fresh copy of
     the hub and in a fresh process: plain single process on every core, and a local Dask cluster
@@ -1041,6 +1059,7 @@ def bench_scale(factories: int = 40, machines: int = 30, workdir: Path | None = 
             shutil.rmtree(copy)
             console.log(f"{mode}: {runs[mode]['seconds']:.1f} s" + (f" ({int(runs[mode]['failed'])} factories failed: {runs[mode]['errors']})" if runs[mode]["failed"] else ""))
     local_s, one_s, two_s = (runs[m]["seconds"] for m in SCALE_MODES)
+    efficiency = one_s / (2 * two_s)
     return {
         "factories": factories,
         "machines_per_factory": machines,
@@ -1049,9 +1068,11 @@ def bench_scale(factories: int = 40, machines: int = 30, workdir: Path | None = 
         "local_s": round(local_s, 1),
         "one_worker_s": round(one_s, 1),
         "two_workers_s": round(two_s, 1),
-        "efficiency": round(one_s / (2 * two_s), 3),
+        "efficiency": round(efficiency, 3),
         "overhead": round(two_s / local_s, 3),
         "cluster_start_s": {m: round(runs[m]["cluster_start_s"], 1) for m in SCALE_MODES[1:]},
+        **{f"stage_{k.removeprefix('stage_')}": v for k, v in runs["dask-1"].items() if k.startswith("stage_")},
+        "capacity": capacity_model(one_s / factories, efficiency),
         "failed": int(sum(r["failed"] for r in runs.values())),
         "same_readings": len({r["readings"] for r in runs.values()}) == 1,
         "targets": {"efficiency": 0.8, "overhead": 1.15},
