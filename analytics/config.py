@@ -184,7 +184,12 @@ class HubSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="FACTORYHUB_", env_nested_delimiter="__", extra="ignore")
 
-    data_dir: Path = Field(Path("./hub_data"), description="Root of the lake, registry and inboxes.")
+    data_dir: Path = Field(Path("./hub_data"), description="The hub's control folder (registry, locks); its factories' data too unless storage is set.")
+    storage: str | None = Field(
+        None,
+        description="Where factories' data live (lake, features, scores, models, inboxes, reports): a local folder or an fsspec URI "
+        "such as s3://bucket/prefix, credentials from the store's standard environment (AWS_*); none: the data_dir.",
+    )
     default_timezone: str = Field("Asia/Seoul", description="Time zone of new factories.")
     ingest_chunk_rows: int = Field(
         1_000_000, gt=0, description="Rows validated per chunk; bounds ingest memory."

@@ -30,6 +30,7 @@ from analytics.pipeline.scheduled import FactoryRun, run_daily
 from analytics.solutions.alerts import AlertBook
 from analytics.store.hub import Hub
 from analytics.store.lake import TABLES
+from analytics.store.storage import storage_path, uri
 from tests.conftest import LIVED_FACTORIES, NEXT_DAY, fill_inbox
 
 distributed = pytest.importorskip("distributed")
@@ -59,7 +60,7 @@ def day_snapshot(hub: Hub, factory_id: str, day: date, reports: Path) -> dict[st
         folder = current.parent
         for name, file in json.loads(current.read_text(encoding="utf-8")).items():
             if isinstance(file, str) and file.endswith(".parquet"):
-                snapshot[f"{folder.parent.relative_to(root)}/{name}"] = _comparable(pl.read_parquet(folder / file))
+                snapshot[f"{folder.parent.relative_to(root)}/{name}"] = _comparable(pl.read_parquet(uri(folder / file)))
     alerts = [{k: v for k, v in vars(a).items() if k not in RUN_COLUMNS} for a in AlertBook(hub, factory_id).alerts()]
     snapshot["alerts"] = json.dumps(sorted(alerts, key=lambda a: json.dumps(a, default=str, sort_keys=True)), default=str, sort_keys=True)
     for path in sorted((reports / factory_id / day.isoformat()).glob("*.txt")):
@@ -171,6 +172,33 @@ def test_a_worker_killed_mid_run_changes_nothing_in_the_results(
     assert_same_days(reference, hub, reference_reports, tmp_path / "reports")
 
 
+def test_the_daily_run_on_the_cluster_with_the_factories_data_on_an_object_store(
+    single_process: tuple[Hub, Path], object_store: str, lived_dir: Path, next_day_files: Path, tmp_path: Path
+) -> None:
+    """The same two days with the factories' data (lake, features, scores, models, inboxes) in
+    an S3 bucket and only the registry in the local control folder: the workers read and write
+    the bucket, and store exactly what the single-process run on a local disk stored."""
+    import uuid
+
+    from analytics.pipeline.cluster import dask_client
+
+    reference, reference_reports = single_process
+    storage = f"{object_store}/{uuid.uuid4().hex[:8]}"
+    shutil.copytree(lived_dir, tmp_path / "control", ignore=shutil.ignore_patterns("factories"))
+    root = storage_path(storage)
+    root.fs.put(str(lived_dir / "factories"), f"{root.path}/factories", recursive=True)
+    hub = Hub.open(data_dir=tmp_path / "control", storage=storage)
+    for factory_id in LIVED_FACTORIES:
+        fill_inbox(hub, next_day_files, factory_id)
+    assert not (tmp_path / "control" / "factories").exists()
+    # Started after the store's variables are set: the workers inherit where the bucket is.
+    with dask_client(workers=2, threads_per_worker=1, dashboard_address=":0") as client:
+        assert all(os.environ["AWS_ENDPOINT_URL"] == v for v in client.run(lambda: os.environ.get("AWS_ENDPOINT_URL")).values())
+        _run_days(hub, tmp_path / "reports", client)
+    assert not (tmp_path / "control" / "factories").exists()  # nothing of the factories' data landed locally
+    assert_same_days(reference, hub, reference_reports, tmp_path / "reports")
+
+
 # --- pooled failure models with xgboost.dask ------------------------------------------------------
 def test_pooled_training_with_xgboost_dask_matches_one_machine(pooled_fleet_dir: Path, cluster: distributed.Client, tmp_path: Path) -> None:
     """The hub's pooled model of a machine type trained on the cluster (each factory's rows on a
@@ -206,7 +234,7 @@ def test_pooled_training_with_xgboost_dask_matches_one_machine(pooled_fleet_dir:
     columns = cards["local"]["columns"]
     X = np.vstack([
         part.X for f in POOLED_FACTORIES
-        if (part := factory_part(factory_rows(str(hubs["local"].settings.data_dir), f, machine_type, cards["local"]["sensors"], until, settings), f, columns)) is not None
+        if (part := factory_part(factory_rows(hubs["local"].locations, f, machine_type, cards["local"]["sensors"], until, settings), f, columns)) is not None
     ])  # fmt: skip
     p_local, p_dask = (models[name].classifier.predict_proba(X)[:, 1] for name in ("local", "dask"))
     assert np.corrcoef(p_local, p_dask)[0, 1] >= 0.95 and np.abs(p_local - p_dask).mean() <= 0.03

@@ -77,7 +77,7 @@ def problems_of(preview: FilePreview) -> list[tuple[int, str, str, str | None]]:
 def state(hub: Hub) -> tuple[dict[str, str], list[tuple[object, ...]], dict[str, int | None]]:
     """Everything the hub has on disk (each file's path and content hash), its ingest runs and
     its table versions: what a preview must leave exactly as it found it."""
-    root = hub.lake.data_dir
+    root = hub.lake.control_dir  # the control folder holds the storage too here
     files = {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
     runs = [dataclasses.astuple(r) for r in hub.registry.ingest_runs("acme")]
     versions = {t: hub.lake.version("acme", t) for t in ("readings", "events", "quarantine", "quality")}
@@ -427,7 +427,7 @@ def test_upload_names_are_made_safe(acme: Hub, name: str, stored_as: str) -> Non
     assert path.resolve().parent == folder.resolve() == (acme.lake.factory_root("acme") / "uploads").resolve()
     assert path.read_bytes() == DATA
     assert sorted(p.name for p in folder.iterdir()) == [path.name]  # no temporary file left behind
-    assert sorted(p.name for p in (acme.lake.data_dir / "factories").iterdir()) == ["acme"]
+    assert sorted(p.name for p in (acme.lake.root / "factories").iterdir()) == ["acme"]
 
 
 @pytest.mark.parametrize("name", ["", "   ", ".", "..", "../", "/", "a/", "passwd", "/etc/passwd", "data.exe", "x.csv.exe", ".csv", "book.xls", "x.csv.part"])
@@ -486,7 +486,7 @@ def test_uploads_are_factory_scoped(acme: Hub) -> None:
         save_upload(acme, "nowhere", "x.csv", DATA)
     with pytest.raises(InvalidIdentifierError):
         save_upload(acme, "../acme", "x.csv", DATA)
-    assert not (acme.lake.data_dir / "factories" / "nowhere").exists()
+    assert not (acme.lake.root / "factories" / "nowhere").exists()
 
 
 def test_the_data_page_flow(seeded: Hub) -> None:

@@ -446,7 +446,7 @@ def test_hostile_machine_ids_and_bad_cells(acme: Hub, write_file: WriteFile) -> 
         ("CNC-01", "spindle_temp", utc(2026, 11, 1, 0, 10), 4.0),
     ]
     # Nothing was created outside the hub's own factory directory.
-    assert sorted(p.name for p in (acme.lake.data_dir / "factories").iterdir()) == ["acme"]
+    assert sorted(p.name for p in (acme.lake.root / "factories").iterdir()) == ["acme"]
 
 
 def test_unknown_sensor(acme: Hub, write_file: WriteFile) -> None:
@@ -624,7 +624,7 @@ def test_invalid_factory_ids(acme: Hub, write_file: WriteFile, bad: str) -> None
     with pytest.raises(ValidationError, match="invalid factory id"):
         FactorySpec(id=bad)
     assert [f.factory_id for f in acme.registry.factories()] == ["acme"]
-    assert sorted(p.name for p in acme.lake.data_dir.iterdir()) == ["registry.sqlite"]
+    assert sorted(p.name for p in acme.lake.control_dir.iterdir()) == ["registry.sqlite"]
 
 
 # --- the command line --------------------------------------------------------------------------

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from upath import UPath
 
 from analytics.schemas import validate_machine_id
+from analytics.store.storage import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +98,12 @@ def fit_state_rule(machine_id: str, sensor: str, load: np.ndarray, fitted_from: 
     return StateRule(validate_machine_id(machine_id), sensor, off_below, run_above, fitted_from, fitted_to)
 
 
-def save_rules(path: Path, rules: dict[str, StateRule]) -> None:
+def save_rules(path: Path | UPath, rules: dict[str, StateRule]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({m: asdict(r) for m, r in sorted(rules.items())}, indent=2), encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps({m: asdict(r) for m, r in sorted(rules.items())}, indent=2))
 
 
-def load_rules(path: Path) -> dict[str, StateRule]:
+def load_rules(path: Path | UPath) -> dict[str, StateRule]:
     if not path.is_file():
         return {}
     return {m: StateRule(**r) for m, r in json.loads(path.read_text(encoding="utf-8")).items()}

@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
+from upath import UPath
 
 from analytics.features.featureset import FeatureSet, Table
 from analytics.features.state import StateRule, load_rules, save_rules
@@ -39,7 +40,7 @@ class FeatureStore:
 
     # --- state rules -------------------------------------------------------------------------
     @property
-    def rules_path(self) -> Path:
+    def rules_path(self) -> UPath:
         return self.root / "state_rules.json"
 
     def rules(self) -> dict[str, StateRule]:

@@ -8,15 +8,17 @@ them the hub's default layouts are used. The demo's factory folders follow the s
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from upath import UPath
 
 from analytics.errors import HubError, InputFileError
 from analytics.ingest.mapping import ImportMapping, load_mapping
 from analytics.ingest.pipeline import IngestResult, ingest_file
 from analytics.store.hub import Hub
+from analytics.store.storage import move
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,7 @@ SUFFIXES = {".csv", ".txt", ".tsv", ".parquet", ".xlsx", ".xlsm"}
 PARTIAL_SUFFIXES = {".part", ".tmp", ".partial", ".crdownload"}
 
 
-def first_existing(folder: Path, names: tuple[str, ...]) -> Path | None:
+def first_existing(folder: Path | UPath, names: tuple[str, ...]) -> Path | UPath | None:
     return next((folder / n for n in names if (folder / n).is_file()), None)
 
 
@@ -52,7 +54,7 @@ def folder_mappings(folder: Path) -> tuple[ImportMapping, ImportMapping]:
     return readings, events
 
 
-def inbox_dir(hub: Hub, factory_id: str) -> Path:
+def inbox_dir(hub: Hub, factory_id: str) -> UPath:
     return hub.lake.factory_root(factory_id) / "inbox"
 
 
@@ -62,7 +64,7 @@ def pending_files(folder: Path, settle_seconds: float = 2.0) -> list[Path]:
         return []
     now = time.time()
     ready = []
-    for path in sorted(folder.iterdir()):
+    for path in sorted(folder.iterdir(), key=lambda p: p.name):
         if not path.is_file() or path.name.startswith(".") or path.name in READINGS_MAPPING_FILES + EVENTS_MAPPING_FILES:
             continue
         if path.suffix.lower() in PARTIAL_SUFFIXES or path.suffix.lower() not in SUFFIXES:
@@ -73,12 +75,12 @@ def pending_files(folder: Path, settle_seconds: float = 2.0) -> list[Path]:
     return ready
 
 
-def _move(path: Path, folder: Path) -> Path:
+def _move(path: Path | UPath, folder: Path | UPath) -> Path | UPath:
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / path.name
     if target.exists():
         target = folder / f"{path.stem}-{int(time.time() * 1000)}{path.suffix}"
-    shutil.move(str(path), target)
+    move(path, target)
     return target
 
 

@@ -9,9 +9,11 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from upath import UPath
 
 from analytics.errors import InputFileError
 from analytics.schemas import parse_duration_seconds, validate_machine_id, validate_timezone
+from analytics.store.storage import storage_path
 
 TableName = Literal["readings", "events"]
 
@@ -100,9 +102,9 @@ class ImportMapping(BaseModel):
         return self
 
 
-def load_mapping(path: Path | str) -> ImportMapping:
-    """Read a mapping file (YAML or JSON)."""
-    path = Path(path)
+def load_mapping(path: Path | UPath | str) -> ImportMapping:
+    """Read a mapping file (YAML or JSON), on a local disk or the hub's storage."""
+    path = storage_path(path)
     try:
         text = path.read_text(encoding="utf-8")
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)

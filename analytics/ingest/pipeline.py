@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 import polars as pl
+from deltalake.transaction import AddAction
+from upath import UPath
 
 from analytics.errors import HubError, InputFileError
 from analytics.ingest.mapping import ImportMapping
@@ -38,7 +40,6 @@ from analytics.ingest.quality import QualityAccumulator
 from analytics.ingest.sources import ROW, read_chunks, sha256_file
 from analytics.ingest.validate import (
     CODE,
-    Shaped,
     COLUMN,
     MACHINE,
     REASON,
@@ -46,6 +47,7 @@ from analytics.ingest.validate import (
     SENSOR,
     SID,
     VALUE_RAW,
+    Shaped,
     reason_messages,
     sensor_table,
     shape_events,
@@ -55,7 +57,7 @@ from analytics.ingest.validate import (
 from analytics.schemas import EVENTS_KEY
 from analytics.store.hub import Hub
 from analytics.store.lake import PARTITION_COLUMN
-from deltalake.transaction import AddAction
+from analytics.store.storage import is_local, local_copy, storage_path
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +262,7 @@ class _RunRecord:
 def ingest_file(
     hub: Hub,
     factory_id: str,
-    path: Path | str,
+    path: Path | UPath | str,
     mapping: ImportMapping | None = None,
     *,
     now: datetime | None = None,
@@ -271,7 +273,11 @@ def ingest_file(
 
     ``now`` is the reference for "timestamp in the future" (default: the clock).
     A file whose exact content was already ingested successfully is skipped unless ``force``.
+    A file on the hub's object storage (an inbox or upload there) is read from a local copy.
     """
+    if not is_local(path := storage_path(path)):
+        with local_copy(path) as readable:
+            return ingest_file(hub, factory_id, readable, mapping, now=now, progress=progress, force=force)
     path = Path(path)
     mapping = mapping or ImportMapping()
     factory = hub.registry.factory(factory_id)

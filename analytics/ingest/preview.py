@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from hashlib import sha256
 from pathlib import Path
 
 import polars as pl
+from upath import UPath
 
 from analytics.errors import InputFileError
 from analytics.ingest.inbox import SUFFIXES
@@ -51,6 +51,7 @@ from analytics.ingest.sources import ROW, sha256_file
 from analytics.ingest.validate import SID
 from analytics.schemas import EVENTS_KEY
 from analytics.store.hub import Hub
+from analytics.store.storage import is_local, local_copy, storage_path, write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class FilePreview:
 def preview_file(
     hub: Hub,
     factory_id: str,
-    path: Path | str,
+    path: Path | UPath | str,
     mapping: ImportMapping | None = None,
     *,
     now: datetime | None = None,
@@ -106,6 +107,9 @@ def preview_file(
     ``now`` is the reference for "timestamp in the future" (default: the clock). Raises the
     ingest's :class:`InputFileError` (file, row, column) for a file that cannot be read.
     """
+    if not is_local(path := storage_path(path)):
+        with local_copy(path) as readable:
+            return preview_file(hub, factory_id, readable, mapping, now=now, limit=limit)
     path = Path(path)
     mapping = mapping or ImportMapping()
     factory = hub.registry.factory(factory_id)
@@ -225,7 +229,7 @@ def _held(held: list[pl.DataFrame], sensors: pl.DataFrame, table: str) -> tuple[
     return machines, names, first, last
 
 
-def uploads_dir(hub: Hub, factory_id: str) -> Path:
+def uploads_dir(hub: Hub, factory_id: str) -> UPath:
     """The factory's uploads folder: beside its inbox, which the daily job ingests on its own."""
     return hub.lake.factory_root(factory_id) / UPLOADS
 
@@ -249,33 +253,26 @@ def safe_upload_name(name: str) -> str:
     return stem + ext
 
 
-def save_upload(hub: Hub, factory_id: str, name: str, data: bytes) -> Path:
+def save_upload(hub: Hub, factory_id: str, name: str, data: bytes) -> UPath:
     """Store an uploaded file's bytes in the factory's uploads folder and return its path.
 
     The stored name is :func:`safe_upload_name` prefixed with the first 12 hex digits of the
     content's sha256: two different files sent under one name both stay, and the same file sent
     again is the same path (not rewritten: the dashboard saves on every rerun of its page). The
-    bytes go to a temporary file renamed into place, so a reader never sees half a file.
+    file appears whole or not at all (:func:`~analytics.store.storage.write_bytes_atomic`), so a
+    reader never sees half a file.
     """
     factory = hub.registry.factory(factory_id)  # an unregistered factory gets no folder
     safe = safe_upload_name(name)
     folder = uploads_dir(hub, factory.factory_id)
     target = folder / f"{sha256(data).hexdigest()[:12]}-{safe}"
-    if target.resolve().parent != folder.resolve():  # cannot happen (safe is one plain name): a last guard
+    inside = target.resolve().parent == folder.resolve() if is_local(folder) else str(target.parent) == str(folder)
+    if not inside:  # cannot happen (safe is one plain name): a last guard
         raise InputFileError(name, "upload name resolves outside the factory's uploads folder")
     folder.mkdir(parents=True, exist_ok=True)
     if target.is_file() and target.stat().st_size == len(data):
         log.info("upload %s for %s already saved as %s", name, factory.factory_id, target.name)
         return target
-    handle, temp = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(target, data)
     log.info("upload %s for %s saved as %s (%d bytes)", name, factory.factory_id, target.name, len(data))
     return target

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
+from upath import UPath
+
 from analytics.errors import HubError, StageError
 from analytics.pipeline.daily import STAGES, process_day
 from analytics.pipeline.runs import RunLog
@@ -75,7 +77,7 @@ def yesterday(timezone: str, now: datetime | None = None) -> date:
     return ((now or datetime.now(UTC)).astimezone(ZoneInfo(timezone)) - timedelta(days=1)).date()
 
 
-def report_folder(hub: Hub, factory_id: str, day: date, out_dir: Path | None = None) -> Path:
+def report_folder(hub: Hub, factory_id: str, day: date, out_dir: Path | None = None) -> Path | UPath:
     """Where a factory-day's report is written: ``out_dir/<factory>/<day>`` when given, else kept
     inside the factory's own folder (``reports/<day>``, beside its inbox)."""
     if out_dir is not None:
@@ -189,9 +191,11 @@ def _guarded(hub: Hub, factory_id: str, day: date, options: dict[str, Any], on_s
         return result
 
 
-def _one_factory(data_dir: str, factory_id: str, day: date, options: dict[str, Any]) -> FactoryRun:
-    """A factory-day in a cluster worker (opens the hub itself: a Hub is not sent across)."""
-    return _guarded(Hub.open(data_dir=Path(data_dir)), factory_id, day, options)
+def _one_factory(locations: tuple[str, str], factory_id: str, day: date, options: dict[str, Any]) -> FactoryRun:
+    """A factory-day in a cluster worker: it opens the hub at the client's control folder and
+    storage itself (a Hub is not sent across)."""
+    data_dir, storage = locations
+    return _guarded(Hub.open(data_dir=data_dir, storage=storage), factory_id, day, options)
 
 
 def _on_cluster(client: Client, hub: Hub, run_id: str, days: dict[str, date], options: dict[str, Any]) -> Iterator[FactoryRun]:
@@ -204,7 +208,7 @@ def _on_cluster(client: Client, hub: Hub, run_id: str, days: dict[str, date], op
         result.fail("run", f"{type(exc).__name__}: {exc}")
         return result
 
-    items = {f: (str(hub.settings.data_dir), f, d, options) for f, d in days.items()}
+    items = {f: (hub.locations, f, d, options) for f, d in days.items()}
     yield from fan_out(client, _one_factory, items, prefix=f"daily-{run_id}", on_error=lost)
 
 

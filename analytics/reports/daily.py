@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -33,6 +31,7 @@ from urllib.parse import urlencode
 
 import polars as pl
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from upath import UPath
 
 from analytics.i18n import (
     STATUS_COLORS,
@@ -51,6 +50,7 @@ from analytics.ingest.pipeline import reason_kind
 from analytics.models.anomaly.scoring import day_bounds, read_faults
 from analytics.store.hub import Hub
 from analytics.store.reader import FactoryReader
+from analytics.store.storage import write_bytes_atomic
 from analytics.store.users import default_language
 
 log = logging.getLogger(__name__)
@@ -83,32 +83,21 @@ class DailyReport:
     watch: int
     analysed: bool
 
-    def write(self, folder: Path) -> Path:
+    def write(self, folder: Path | UPath) -> Path | UPath:
         """Save the report in ``folder`` (``report.<language>.html`` with its images beside it,
-        ``report.<language>.txt``) and return the HTML's path. Each file is written to a temporary
-        name and renamed, so a reader never sees half a report."""
-        target = Path(folder)
+        ``report.<language>.txt``; a local folder or one on the hub's storage) and return the
+        HTML's path. Each file appears whole or not at all, so a reader never sees half a report."""
+        target = folder if isinstance(folder, UPath) else Path(folder)
         target.mkdir(parents=True, exist_ok=True)
         html = self.html
         for cid, png in self.images.items():
             name = f"{cid.split('@')[0]}.{self.language}.png"
-            _atomic_write(target / name, png)
+            write_bytes_atomic(target / name, png)
             html = html.replace(f"cid:{cid}", name)
-        _atomic_write(target / f"report.{self.language}.txt", self.text.encode("utf-8"))
+        write_bytes_atomic(target / f"report.{self.language}.txt", self.text.encode("utf-8"))
         path = target / f"report.{self.language}.html"
-        _atomic_write(path, html.encode("utf-8"))
+        write_bytes_atomic(path, html.encode("utf-8"))
         return path
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 _ENV = Environment(

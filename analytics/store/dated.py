@@ -2,22 +2,24 @@
 
 Layout under a factory's directory: ``<base>/date=YYYY-MM-DD/`` holds the Parquet files of the
 date's current run and ``_current.json`` naming them (plus run metadata). A date is rewritten by
-writing new files, then replacing ``_current.json`` atomically (rename), then deleting the old
-files: a reader (or a crash) sees the old date or the new one, never a mix of two runs, and
-re-running a date replaces it (idempotent).
+writing new files under new names, then replacing ``_current.json`` in one atomic step (a rename
+on a local disk, one PUT on an object store: :func:`~analytics.store.storage.write_text_atomic`),
+then deleting the old files: a reader (or a crash) sees the old date or the new one, never a mix
+of two runs, and re-running a date replaces it (idempotent).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import polars as pl
+from upath import UPath
+
+from analytics.store.storage import uri, write_text_atomic
 
 CURRENT = "_current.json"
 
@@ -28,12 +30,12 @@ class DatedTables:
     Every stored row carries ``factory_id``; reads filter on it and drop it (a second guard
     beside the per-factory path)."""
 
-    def __init__(self, base: Path, factory_id: str, tables: Sequence[str]) -> None:
+    def __init__(self, base: UPath, factory_id: str, tables: Sequence[str]) -> None:
         self.base = base
         self.factory_id = factory_id
         self.tables = tuple(tables)
 
-    def folder(self, day: date) -> Path:
+    def folder(self, day: date) -> UPath:
         return self.base / f"date={day.isoformat()}"
 
     def write(self, day: date, frames: Mapping[str, pl.DataFrame], **meta: Any) -> None:
@@ -48,12 +50,10 @@ class DatedTables:
         for table in self.tables:
             name = f"{table}-{run}.parquet"
             frame = frames[table].with_columns(pl.lit(self.factory_id).alias("factory_id"))
-            frame.write_parquet(folder / name, compression="zstd", statistics=True)
+            frame.write_parquet(uri(folder / name), compression="zstd", statistics=True)
             names[table] = name
         old = self.current(day) or {}
-        tmp = folder / f"{CURRENT}.{run}.tmp"
-        tmp.write_text(json.dumps({**meta, **names}, default=str), encoding="utf-8")
-        os.replace(tmp, folder / CURRENT)
+        write_text_atomic(folder / CURRENT, json.dumps({**meta, **names}, default=str))
         for table in self.tables:
             if table in old:
                 (folder / old[table]).unlink(missing_ok=True)
@@ -88,7 +88,7 @@ class DatedTables:
             if (start is None or day >= start) and (end is None or day <= end):
                 current = self.current(day)
                 if current and table in current:
-                    files.append(str(self.folder(day) / current[table]))
+                    files.append(uri(self.folder(day) / current[table]))
         if not files:
             return pl.LazyFrame()
         frame = pl.scan_parquet(files, glob=False)

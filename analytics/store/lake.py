@@ -1,11 +1,12 @@
 """The lake: one Delta Lake table per factory and dataset, partitioned by the factory's local date.
 
-Layout under ``<data_dir>``::
+Layout under the storage root (a local folder or an object store, :mod:`analytics.store.storage`)::
 
     factories/<factory_id>/lake/<table>/_delta_log/...        transaction log
     factories/<factory_id>/lake/<table>/date=YYYY-MM-DD/*.parquet   zstd data files
     factories/<factory_id>/inbox/ processed/ failed/           drop folders
-    locks/<factory_id>.lock                                    per-factory writer lock
+
+and in the local control folder ``locks/<factory_id>.lock``, the per-factory writer lock.
 
 Why Delta Lake (``deltalake``): a commit is one atomic put of a log entry, so a reader sees a write
 completely or not at all, on a local disk and on an object store; old versions stay readable (time
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import threading
 import time
 import uuid
@@ -37,6 +37,7 @@ from deltalake import DeltaTable, WriterProperties
 from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction, CommitProperties
 from filelock import FileLock
+from upath import UPath
 
 from analytics.schemas import (
     EVENTS_KEY,
@@ -49,6 +50,7 @@ from analytics.schemas import (
     arrow_schema,
     validate_factory_id,
 )
+from analytics.store.storage import remove_tree, storage_path, uri
 
 log = logging.getLogger(__name__)
 
@@ -105,25 +107,28 @@ _STATS_COLUMNS = {"ts", "value", "machine_id", "sensor"}
 class Lake:
     """All factories' tables under one data directory; each method takes the factory it acts on."""
 
-    def __init__(self, data_dir: Path | str) -> None:
-        self.data_dir = Path(data_dir)
+    def __init__(self, root: Path | str, control_dir: Path | str | None = None) -> None:
+        self.root = storage_path(root)
+        self.control_dir = Path(control_dir) if control_dir is not None else Path(self.root)
         # Opened tables, brought up to date on each use: opening replays the log (tens of ms),
         # catching up with other writers' commits costs about a millisecond.
         self._open: dict[tuple[str, str], tuple[DeltaTable, tuple[int, int]]] = {}
         self._open_lock = threading.Lock()
 
     # --- locations -------------------------------------------------------------------------
-    def factory_root(self, factory_id: str) -> Path:
-        return self.data_dir / "factories" / validate_factory_id(factory_id)
+    def factory_root(self, factory_id: str) -> UPath:
+        return self.root / "factories" / validate_factory_id(factory_id)
 
-    def table_path(self, factory_id: str, table: str) -> Path:
+    def table_path(self, factory_id: str, table: str) -> UPath:
         if table not in TABLES:
             raise ValueError(f"unknown table {table!r}")
         return self.factory_root(factory_id) / "lake" / table
 
     def lock(self, factory_id: str, timeout: float = 600) -> FileLock:
-        """The writer lock of one factory: one ingest or maintenance job at a time per factory."""
-        path = self.data_dir / "locks" / f"{validate_factory_id(factory_id)}.lock"
+        """The writer lock of one factory: one ingest or maintenance job at a time per factory,
+        among the processes of this machine (on a cluster, the daily run gives each factory-day
+        to one task; Delta's own commits stay safe whatever runs)."""
+        path = self.control_dir / "locks" / f"{validate_factory_id(factory_id)}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
         return FileLock(path, timeout=timeout)
 
@@ -137,10 +142,10 @@ class Lake:
         except FileNotFoundError:
             return None
         if version is not None:
-            return DeltaTable(str(path), version=version)
+            return DeltaTable(uri(path), version=version)
         # The first commit's identity tells a table apart from one deleted and created anew
-        # under the same path (whose versions start again at 0).
-        identity = (stat.st_ino, stat.st_mtime_ns)
+        # under the same path (whose versions start again at 0); an object store has no inodes.
+        identity = (getattr(stat, "st_ino", 0), stat.st_mtime, stat.st_size)
         key = (factory_id, table)
         with self._open_lock:
             cached = self._open.get(key)
@@ -148,7 +153,7 @@ class Lake:
                 cached[0].update_incremental()
                 return cached[0]
             try:
-                dt = DeltaTable(str(path))
+                dt = DeltaTable(uri(path))
             except TableNotFoundError:
                 return None
             self._open[key] = (dt, identity)
@@ -215,7 +220,7 @@ class Lake:
                 data = data.sort(list(spec.sort_by))
             # zstd level 1: a fifth faster to write than the default level, files a few % larger;
             # compaction rewrites them at the default level later.
-            data.write_parquet(path, compression="zstd", compression_level=1, statistics=True)
+            data.write_parquet(uri(path), compression="zstd", compression_level=1, statistics=True)
             adds.append(
                 AddAction(
                     path=rel,
@@ -235,7 +240,7 @@ class Lake:
             return existing
         path.mkdir(parents=True, exist_ok=True)
         return DeltaTable.create(
-            str(path),
+            uri(path),
             schema=arrow_schema(TABLES[table].schema),
             mode="ignore",
             partition_by=[PARTITION_COLUMN],
@@ -318,7 +323,6 @@ class Lake:
             with self._open_lock:
                 for key in [k for k in self._open if k[0] == factory_id]:
                     del self._open[key]
-            if root.exists():
-                shutil.rmtree(root)
-        lock_file = self.data_dir / "locks" / f"{factory_id}.lock"
+            remove_tree(root)
+        lock_file = self.control_dir / "locks" / f"{factory_id}.lock"
         lock_file.unlink(missing_ok=True)

@@ -2,15 +2,16 @@
 
 Layout: ``factories/<id>/models/<kind>/<machine>/<model_id>.joblib`` and ``<model_id>.json`` (the
 card: training range, rows, feature set and version, parameters, why it was fitted). The model
-file is written first and the card last, each through a temporary file renamed into place, so a
-card on disk always names a complete model; a crash leaves at most an orphaned model file that no
-card points to.
+file is written first and the card last, each appearing whole or not at all (a temporary file
+renamed into place on a local disk, one PUT on an object store:
+:func:`~analytics.store.storage.write_bytes_atomic`), so a card always names a complete model; a
+crash leaves at most an orphaned model file that no card points to.
 
 Failure models are kept per machine type (the ``machine`` key is the type) and have a
 *champion*: ``champion.json`` beside them names the model in use, and changes only by
 :meth:`ModelStore.promote`, after the training run compared the challenger with the champion's
 recipe on the same validation (:mod:`analytics.models.failure.training`). Pooled models, trained
-on every factory that allows it, live in the same layout under ``<data_dir>/pooled/models/``: a
+on every factory that allows it, live in the same layout under ``<storage>/pooled/models/``: a
 pooled store holds models and their aggregate figures only, never a factory's data.
 
 Models are written and read only by the hub itself (joblib is pickle: never load
@@ -19,17 +20,17 @@ a model file from elsewhere).
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import joblib
+from upath import UPath
 
 from analytics.schemas import validate_factory_id, validate_machine_id
 from analytics.store.hub import Hub
+from analytics.store.storage import write_bytes_atomic, write_text_atomic
 
 KINDS = ("anomaly", "failure")
 POOLED = "pooled"
@@ -49,32 +50,25 @@ class ModelStore:
         """The hub's store of pooled (cross-factory) models."""
         store = cls.__new__(cls)
         store.factory_id = POOLED
-        store.root = Path(hub.settings.data_dir) / POOLED / "models"
+        store.root = hub.lake.root / POOLED / "models"
         return store
 
-    def _dir(self, kind: str, machine_id: str) -> Path:
+    def _dir(self, kind: str, machine_id: str) -> UPath:
         if kind not in KINDS:
             raise ValueError(f"unknown model kind {kind!r}; have {', '.join(KINDS)}")
         return self.root / kind / validate_machine_id(machine_id)
 
-    @staticmethod
-    def _write(path: Path, write: Any) -> None:
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            write(tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    def save(self, kind: str, machine_id: str, model_id: str, model: Any, card: dict[str, Any]) -> Path:
+    def save(self, kind: str, machine_id: str, model_id: str, model: Any, card: dict[str, Any]) -> UPath:
         """Store ``model`` under ``model_id`` with its ``card``; returns the card's path."""
         if not model_id.isalnum():
             raise ValueError(f"model id must be alphanumeric, got {model_id!r}")
         folder = self._dir(kind, machine_id)
         folder.mkdir(parents=True, exist_ok=True)
-        self._write(folder / f"{model_id}.joblib", lambda p: joblib.dump(model, p))
+        buffer = io.BytesIO()
+        joblib.dump(model, buffer)
+        write_bytes_atomic(folder / f"{model_id}.joblib", buffer.getvalue())
         card = {**card, "model_id": model_id, "kind": kind, "machine_id": machine_id, "factory_id": self.factory_id}
-        self._write(folder / f"{model_id}.json", lambda p: p.write_text(json.dumps(card, default=str, indent=1), encoding="utf-8"))
+        write_text_atomic(folder / f"{model_id}.json", json.dumps(card, default=str, indent=1))
         return folder / f"{model_id}.json"
 
     def latest_card(self, kind: str, machine_id: str, *, until: datetime | None = None) -> dict[str, Any] | None:
@@ -88,7 +82,8 @@ class ModelStore:
     def load(self, kind: str, machine_id: str, model_id: str) -> Any:
         if not model_id.isalnum():
             raise ValueError(f"model id must be alphanumeric, got {model_id!r}")
-        return joblib.load(self._dir(kind, machine_id) / f"{model_id}.joblib")
+        with (self._dir(kind, machine_id) / f"{model_id}.joblib").open("rb") as handle:
+            return joblib.load(handle)
 
     # --- champion ----------------------------------------------------------------------------
     def champion(self, kind: str, machine_id: str) -> dict[str, Any] | None:
@@ -112,7 +107,7 @@ class ModelStore:
             old = json.loads(path.read_text(encoding="utf-8"))
             history = [*old.get("history", []), {k: old[k] for k in ("model_id", "promoted_at", "reason")}][-50:]
         pointer = {"model_id": model_id, "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"), "reason": reason, "history": history}
-        self._write(path, lambda p: p.write_text(json.dumps(pointer, indent=1), encoding="utf-8"))
+        write_text_atomic(path, json.dumps(pointer, indent=1))
 
     def cards(self, kind: str, machine_id: str | None = None) -> list[dict[str, Any]]:
         """Cards of the stored models (one machine's, or every machine's), oldest fit first."""

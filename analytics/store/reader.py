@@ -8,6 +8,7 @@ it hands out is sandboxed to that factory's directory: ``read_parquet('../other/
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -16,6 +17,7 @@ import polars as pl
 from analytics.schemas import validate_factory_id, validate_machine_id
 from analytics.store.hub import Hub
 from analytics.store.lake import TABLES
+from analytics.store.storage import is_local
 
 
 def local_dates(start: datetime | None, end: datetime | None, tz: str) -> tuple[date | None, date | None]:
@@ -117,10 +119,20 @@ class FactoryReader:
         """An in-memory DuckDB connection with views ``readings``, ``events``, ``quarantine`` and
         ``quality`` over this factory's current snapshot, and no access to any other file."""
         con = duckdb.connect(":memory:")
-        root = self.hub.lake.factory_root(self.factory_id).resolve()
+        root = self.hub.lake.factory_root(self.factory_id)
         for name, spec in TABLES.items():
             files = self.hub.lake.snapshot_files(self.factory_id, name)
-            if files:
+            if files and not is_local(root):
+                # On an object store DuckDB reads through an Arrow dataset over the store's fsspec
+                # file system (its own httpfs extension is not always installable offline).
+                import pyarrow.dataset as ds
+                from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+                dataset = ds.dataset([root.fs._strip_protocol(f) for f in files], format="parquet", filesystem=PyFileSystem(FSSpecHandler(root.fs)))
+                con.register(f"_{name}_files", dataset)
+                columns = ", ".join(f'"{c}"' for c in spec.schema)
+                con.execute(f"CREATE VIEW {name} AS SELECT {columns} FROM _{name}_files")
+            elif files:
                 listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
                 columns = ", ".join(f'"{c}"' for c in spec.schema)
                 con.execute(
@@ -132,7 +144,7 @@ class FactoryReader:
                 con.register(f"_{name}_empty", empty)
                 con.execute(f"CREATE TABLE {name} AS SELECT * FROM _{name}_empty")
                 con.unregister(f"_{name}_empty")
-        con.execute("SET allowed_directories = [?]", [str(root) + "/"])
+        con.execute("SET allowed_directories = [?]", [(str(Path(root).resolve()) if is_local(root) else str(root)) + "/"])
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         return con

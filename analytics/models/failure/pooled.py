@@ -137,9 +137,11 @@ def machine_fold(factory_id: str, machines: np.ndarray, folds: int) -> np.ndarra
     return np.array([codes[m] for m in machines], dtype=np.int8)
 
 
-def factory_rows(data_dir: str, factory_id: str, machine_type: str, sensors: list[str], until: datetime, settings: FailureSettings) -> pl.DataFrame:
-    """The factory's labelled training rows of the type (a task: it opens the hub itself)."""
-    hub = Hub.open(data_dir=data_dir)
+def factory_rows(locations: tuple[str, str], factory_id: str, machine_type: str, sensors: list[str], until: datetime, settings: FailureSettings) -> pl.DataFrame:
+    """The factory's labelled training rows of the type (a task: it opens the hub itself at the
+    given control folder and storage, :attr:`Hub.locations`)."""
+    data_dir, storage = locations
+    hub = Hub.open(data_dir=data_dir, storage=storage)
     frame = factory_frame(hub, factory_id, machine_type, settings.hazard_hours, until=until, sensors=sensors)
     return training_rows(frame, settings.train_stride_hours)
 
@@ -540,8 +542,7 @@ def train_pooled(
         result.reason = f"{len(factories)} sharing factories have machines of this type: a pooled model needs two"
         return result
     sensors = type_sensors(hub, factories, machine_type)
-    data_dir = str(hub.settings.data_dir)
-    frames = trainer.build(factory_rows, [(data_dir, f, machine_type, sensors, until, settings) for f in factories])
+    frames = trainer.build(factory_rows, [(hub.locations, f, machine_type, sensors, until, settings) for f in factories])
     columns: list[str] = []
     for names in trainer.each(row_columns, frames):
         columns += [c for c in names if c not in columns]
