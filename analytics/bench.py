@@ -14,10 +14,14 @@ import tempfile
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from analytics.pipeline.scheduled import FactoryRun
 
 BENCH_FACTORY = "bench"
 MACHINES = 20
@@ -931,18 +935,23 @@ def _daily_run(data_dir: str, workers: str, out: str) -> dict[str, float]:
     started = time.perf_counter()
     _, results = run_daily(hub, day, send=False, out_dir=Path(out), workers=int(workers))
     seconds = time.perf_counter() - started
-    stages: dict[str, float] = {}
-    for r in results:
-        for stage, s in r.seconds.items():
-            stages[stage] = stages.get(stage, 0.0) + s
     return {
         "seconds": seconds,
         "failed": sum(r.status != "ok" for r in results),
         "readings": sum(r.counts.get("ingest", {}).get("accepted", 0) for r in results),
         "reports": sum(r.report is not None for r in results),
         "errors": "; ".join(e for r in results for e in r.errors)[:2000],
-        **{f"stage_{k}_s": round(v / max(len(results), 1), 3) for k, v in stages.items()},
+        **_stage_means(results),
     }
+
+
+def _stage_means(results: list[FactoryRun]) -> dict[str, float]:
+    """Each stage's mean seconds per factory-day, as ``stage_<name>_s``."""
+    stages: dict[str, float] = {}
+    for r in results:
+        for stage, s in r.seconds.items():
+            stages[stage] = stages.get(stage, 0.0) + s
+    return {f"stage_{k}_s": round(v / max(len(results), 1), 3) for k, v in stages.items()}
 
 
 def bench_daily(factories: int = 100, machines: int = 30, workers: int | None = None, workdir: Path | None = None, console: Console | None = None) -> dict[str, float]:
@@ -1008,14 +1017,10 @@ def _scale_run(data_dir: str, mode: str) -> dict[str, float]:
             started = time.perf_counter()
             _, results = run_daily(hub, day, send=False, out_dir=out, client=client)
             seconds = time.perf_counter() - started
-    stages: dict[str, float] = {}
-    for r in results:
-        for stage, s in r.seconds.items():
-            stages[stage] = stages.get(stage, 0.0) + s
     return {
         "seconds": seconds,
         "cluster_start_s": start_s,
-        **{f"stage_{k}_s": round(v / max(len(results), 1), 3) for k, v in stages.items()},
+        **_stage_means(results),
         "failed": sum(r.status != "ok" for r in results),
         "readings": sum(r.counts.get("ingest", {}).get("accepted", 0) for r in results),
         "errors": "; ".join(e for r in results for e in r.errors)[:2000],

@@ -52,6 +52,22 @@ def _xgb_classifier(params: Mapping[str, Any]) -> xgb.XGBClassifier:
     return xgb.XGBClassifier(tree_method="hist", eval_metric="logloss", **params)
 
 
+def _tree_params(model: FailureRiskClassifier | FailureTimeModel) -> dict[str, Any]:
+    """The booster parameters the failure models share (histogram trees, their shape and
+    sampling, seed and threads), for ``xgboost.train``."""
+    return {
+        "tree_method": "hist",
+        "max_depth": model.max_depth,
+        "learning_rate": model.learning_rate,
+        "subsample": model.subsample,
+        "colsample_bytree": model.colsample_bytree,
+        "min_child_weight": model.min_child_weight,
+        "max_bin": model.max_bin,
+        "seed": model.random_state,
+        "nthread": model.n_jobs or 0,
+    }
+
+
 class FailureRiskClassifier(ClassifierMixin, BaseEstimator):
     """Calibrated probability of a failure within the horizon the labels were made for.
 
@@ -105,20 +121,7 @@ class FailureRiskClassifier(ClassifierMixin, BaseEstimator):
         """The trees' parameters for ``xgboost.train`` (and ``xgboost.dask.train``): the model
         :meth:`fit` trains through the scikit-learn wrapper, for trainers that call the booster
         API themselves (:mod:`analytics.models.failure.pooled`)."""
-        return {
-            "objective": "binary:logistic",
-            "eval_metric": "logloss",
-            "tree_method": "hist",
-            "max_depth": self.max_depth,
-            "learning_rate": self.learning_rate,
-            "subsample": self.subsample,
-            "colsample_bytree": self.colsample_bytree,
-            "min_child_weight": self.min_child_weight,
-            "max_bin": self.max_bin,
-            "scale_pos_weight": pos_weight,
-            "seed": self.random_state,
-            "nthread": self.n_jobs or 0,
-        }
+        return {"objective": "binary:logistic", "eval_metric": "logloss", "scale_pos_weight": pos_weight, **_tree_params(self)}
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> FailureRiskClassifier:
         X = np.asarray(X, dtype=np.float32)
@@ -318,15 +321,7 @@ class FailureTimeModel(BaseEstimator):
             "eval_metric": "aft-nloglik",
             "aft_loss_distribution": self.distribution,
             "aft_loss_distribution_scale": self.scale,
-            "tree_method": "hist",
-            "max_depth": self.max_depth,
-            "learning_rate": self.learning_rate,
-            "subsample": self.subsample,
-            "colsample_bytree": self.colsample_bytree,
-            "min_child_weight": self.min_child_weight,
-            "max_bin": self.max_bin,
-            "seed": self.random_state,
-            "nthread": self.n_jobs or 0,
+            **_tree_params(self),
         }
 
     def _log_median(self, X: np.ndarray) -> np.ndarray:
