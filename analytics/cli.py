@@ -837,6 +837,9 @@ def train_pooled_command(
             escape(r.reason), f"{r.seconds:.1f}",
         )  # fmt: skip
     err.print(table)
+    for r in results:
+        for left_out in r.unavailable:
+            err.print(f"{r.machine_type}: rows of {left_out.factory_id} left out: {left_out.error}", markup=False, highlight=False)
     print(json.dumps({"models": {r.machine_type: {"status": r.status, "model_id": r.model_id, "brier": r.metrics.get("brier"), "brier_baseline": r.metrics.get("brier_baseline")} for r in results}}))
 
 

@@ -207,7 +207,7 @@ def test_pooled_training_with_xgboost_dask_matches_one_machine(pooled_fleet_dir:
     from datetime import UTC, datetime
 
     from analytics.config import FailureSettings
-    from analytics.models.failure.pooled import factory_part, factory_rows, train_pooled
+    from analytics.models.failure.pooled import factory_rows, train_pooled
     from analytics.models.failure.training import KIND
     from analytics.store.models import ModelStore
     from tests.conftest import POOLED_FACTORIES
@@ -231,10 +231,7 @@ def test_pooled_training_with_xgboost_dask_matches_one_machine(pooled_fleet_dir:
     assert d["brier"] < d["brier_baseline"] and abs(m["brier"] - d["brier"]) <= 0.01 and abs(m["pr_auc"] - d["pr_auc"]) <= 0.05
     # The two models' risk on every row they learned from.
     models = {name: ModelStore.pooled(hub).load(KIND, machine_type, cards[name]["model_id"]) for name, hub in hubs.items()}
-    columns = cards["local"]["columns"]
-    X = np.vstack([
-        part.X for f in POOLED_FACTORIES
-        if (part := factory_part(factory_rows(hubs["local"].locations, f, machine_type, cards["local"]["sensors"], until, settings), f, columns)) is not None
-    ])  # fmt: skip
+    frames = [factory_rows(hubs["local"].locations, f, machine_type, cards["local"]["sensors"], until, settings) for f in POOLED_FACTORIES]
+    X = np.vstack([models["local"].matrix(frame) for frame in frames if isinstance(frame, pl.DataFrame) and frame.height])
     p_local, p_dask = (models[name].classifier.predict_proba(X)[:, 1] for name in ("local", "dask"))
     assert np.corrcoef(p_local, p_dask)[0, 1] >= 0.95 and np.abs(p_local - p_dask).mean() <= 0.03

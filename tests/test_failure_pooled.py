@@ -136,7 +136,8 @@ def test_a_pooled_model_is_trained_carded_promoted_and_used_by_a_sharing_factory
     assert risk.height > 0 and set(risk.get_column("model_id")) == {result.model_id}
     assert set(risk.get_column("recipe")) == {RECIPE} and set(risk.get_column("note")) == {POOLED_NOTE}
     assert risk.get_column("probability").is_between(0, 1).all()
-    # A factory that stopped sharing gets nothing from the pool.
+    # A factory that stopped sharing gets nothing from the pool (it did while it shared).
+    assert predict_day(fleet, POOLED_FACTORIES[1], day).filter(pl.col("machine_type") == PUMP).height > 0
     fleet.registry.set_model_sharing(POOLED_FACTORIES[1], False)
     assert predict_day(fleet, POOLED_FACTORIES[1], day).filter(pl.col("machine_type") == PUMP).height == 0
 
@@ -147,3 +148,34 @@ def test_no_pooled_model_from_a_single_sharing_factory(fleet: Hub) -> None:
     result = train_pooled(fleet, PUMP, until=UNTIL, settings=SETTINGS)
     assert result.status == "no_model" and "needs two" in result.reason
     assert ModelStore.pooled(fleet).champion(KIND, PUMP) is None
+
+
+def test_a_factory_whose_rows_cannot_be_read_is_left_out_not_the_pool(fleet: Hub) -> None:
+    """One sharing factory's features are unreadable (a corrupt pointer file): the pool goes on
+    with the others and the operator is told which factory was left out and why."""
+    from analytics.features import MACHINE_HEALTH, FeatureStore
+
+    broken = POOLED_FACTORIES[1]
+    store = FeatureStore(fleet, broken)
+    day = store.dates(MACHINE_HEALTH, "1h")[-3]
+    (store.root / MACHINE_HEALTH.name / f"v{MACHINE_HEALTH.version}" / "1h" / f"date={day.isoformat()}" / "_current.json").write_text("{not json", encoding="utf-8")
+    result = train_pooled(fleet, PUMP, until=UNTIL, settings=SETTINGS)
+    assert [u.factory_id for u in result.unavailable] == [broken] and "JSONDecodeError" in result.unavailable[0].error
+    # The pool went on with the other two (on this small fleet their failures are too few to
+    # validate a model on: the reason says so, not that a factory could not be read).
+    assert result.training["factories"] == len(POOLED_FACTORIES) - 1 and result.factories == len(POOLED_FACTORIES)
+    assert "could not be read" not in result.reason and result.status == "no_model" and "validation" in result.reason
+
+
+def test_reasons_name_only_the_sensors_the_machines_have() -> None:
+    """A pooled model knows every sharing factory's sensors; the trees give an absent sensor's
+    missing values a share too, but a factory's reasons never name a sensor it does not have."""
+    from analytics.models.failure.risk import explain
+
+    columns = ["bearing_temp__level", "bearing_temp__z_7d", "oil_pressure__level"]
+    X = np.array([[61.0, 2.5, np.nan]])
+    contributions = np.array([[0.2, 0.1, 0.9, -1.0]])  # the absent oil_pressure pushes most
+    everything = explain(contributions, X, columns)
+    assert [r.sensor for r in everything[0]] == ["oil_pressure", "bearing_temp"]
+    own = explain(contributions, X, columns, present={"bearing_temp"})
+    assert [r.sensor for r in own[0]] == ["bearing_temp"] and own[0][0].share == pytest.approx(1.0)

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -16,9 +17,9 @@ import pytest
 from analytics.demo import build_factory
 from analytics.features import MACHINE_HEALTH, FeatureStore, build_features, fit_state_rules
 from analytics.features.labels import failure_labels
-from analytics.store.dated import CURRENT
 from analytics.simulate import SimulationConfig, simulate_hub
 from analytics.simulate.output import read_manifest
+from analytics.store.dated import CURRENT, LEFTOVER_GRACE_S
 from analytics.store.hub import Hub
 from tests.conftest import NOW, PLANT
 
@@ -179,8 +180,17 @@ def test_store_switches_a_date_atomically(simulated, monkeypatch: pytest.MonkeyP
         build_features(hub, fid, [day], window="1h")
     monkeypatch.undo()
     assert store.read(MACHINE_HEALTH, "1h", "sensor", day, day).collect().equals(before)
+    crashed = sorted(set(p.name for p in folder.iterdir()) - set(files_before))
+    assert crashed  # the crashed run's files are there, named by no pointer
+    # A write right after leaves them: they could be a run of the same day still going.
     build_features(hub, fid, [day], window="1h")
     assert store.read(MACHINE_HEALTH, "1h", "sensor", day, day).collect().sort("machine_id", "sensor", "window_start").equals(before.sort("machine_id", "sensor", "window_start"))
+    assert set(crashed) <= {p.name for p in folder.iterdir()}
+    # Once they are older than the grace period, the next write removes them.
+    old = time.time() - LEFTOVER_GRACE_S - 60
+    for name in crashed:
+        os.utime(folder / name, (old, old))
+    build_features(hub, fid, [day], window="1h")
     files_after = sorted(p.name for p in folder.iterdir())
     assert len(files_after) == len(files_before) == 3 and CURRENT in files_after  # crashed run's files cleaned up
 

@@ -157,6 +157,31 @@ def test_a_sensor_frozen_most_of_the_day_is_found_through_the_previous_days_coun
     assert spans(found) == [("temp", "stuck", ts(N + OFF_UNTIL), ts(2 * N), N - OFF_UNTIL)]
 
 
+def test_a_run_across_midnight_is_found_by_the_day_with_the_lead_before_it() -> None:
+    """Frozen from 23:40 to 00:20: each day alone holds 20 minutes (under the 30-minute minimum)
+    and finds nothing; the daily score looks at the day with a lead of readings before it (counted
+    with their own day, not again) and finds the run that both days together show."""
+    from analytics.models.anomaly.scoring import FAULT_LEAD
+
+    day_one, day_two = two_days()
+    crossing = (pl.col("sensor") == "temp") & pl.col("ts").is_between(ts(N - 20), ts(N + 19))
+    both = pl.concat([day_one, day_two]).with_columns(pl.when(crossing).then(pl.lit(61.3)).otherwise(pl.col("value")).alias("value"))
+    together = detect_sensor_faults(both, SENSORS, rules=RULES, start=ts(0), end=ts(2 * N))
+    assert spans(together) == [("temp", "stuck", ts(N - 20), ts(N + 20), 40)]
+
+    detector = SensorFaultDetector()
+    assert detector.detect(both.filter(pl.col("ts") < ts(N)), SENSORS, rules=RULES, start=ts(0), end=ts(N)).height == 0
+    prior = detector.changes_
+    alone = detector.detect(both.filter(pl.col("ts") >= ts(N)), SENSORS, rules=RULES, start=ts(N), end=ts(2 * N), prior_changes=prior)
+    assert alone.filter(pl.col("sensor") == "temp").height == 0  # the day alone misses it
+
+    lead_start = ts(N) - FAULT_LEAD
+    found = detector.detect(both.filter(pl.col("ts") >= lead_start), SENSORS, rules=RULES, start=lead_start, end=ts(2 * N), prior_changes=prior, counted_from=ts(N))
+    assert spans(found.filter(pl.col("end") > ts(N))) == spans(together)
+    # The day's own samples are counted once each: every one has a previous sample (in the lead).
+    assert detector.changes_.get_column("samples").sum() == 3 * N
+
+
 def test_dropout_of_one_sensor() -> None:
     series = clean_series()
     series["temp"][800:815] = np.nan

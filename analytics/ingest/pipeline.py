@@ -57,7 +57,7 @@ from analytics.ingest.validate import (
 from analytics.schemas import EVENTS_KEY
 from analytics.store.hub import Hub
 from analytics.store.lake import PARTITION_COLUMN
-from analytics.store.storage import is_local, local_copy, storage_path
+from analytics.store.storage import is_local, local_copy, storage_path, uri
 
 log = logging.getLogger(__name__)
 
@@ -109,22 +109,23 @@ class _Staging:
 
     def __init__(self) -> None:
         self.adds: dict[str, list] = {"readings": [], "events": [], "quarantine": []}
-        self.paths: dict[str, dict[str, list[str]]] = {"readings": {}, "events": {}, "quarantine": {}}
+        self.paths: dict[str, dict[str, list[UPath]]] = {"readings": {}, "events": {}, "quarantine": {}}
 
-    def record(self, table: str, root: Path, adds: list) -> None:
+    def record(self, table: str, root: UPath, adds: list) -> None:
         self.adds[table].extend(adds)
         for add in adds:
             day = add.partition_values[PARTITION_COLUMN]
-            self.paths[table].setdefault(day, []).append(str(root / add.path))
+            self.paths[table].setdefault(day, []).append(root / add.path)
 
     def files(self, table: str, days: list[str]) -> list[str]:
-        return [p for d in days for p in self.paths[table].get(d, [])]
+        return [uri(p) for d in days for p in self.paths[table].get(d, [])]
 
     def discard(self) -> None:
+        """Remove the staged files (on a local disk or the object store alike)."""
         for per_day in self.paths.values():
             for files in per_day.values():
                 for file in files:
-                    Path(file).unlink(missing_ok=True)
+                    file.unlink(missing_ok=True)
 
 
 def existing_rows(

@@ -149,7 +149,10 @@ def run_factory_day(
     done("ingest")
 
     try:
-        result = process_day(hub, factory_id, day)
+        # One analysis of a factory at a time on this machine: two overlapping runs of the same
+        # day would otherwise write its tables at once.
+        with hub.lake.lock(factory_id):
+            result = process_day(hub, factory_id, day)
     except StageError as exc:
         log.error("%s", exc, exc_info=exc.__cause__)
         result = exc.partial
@@ -194,8 +197,13 @@ def _guarded(hub: Hub, factory_id: str, day: date, options: dict[str, Any], on_s
 def _one_factory(locations: tuple[str, str], factory_id: str, day: date, options: dict[str, Any]) -> FactoryRun:
     """A factory-day in a cluster worker: it opens the hub at the client's control folder and
     storage itself (a Hub is not sent across)."""
-    data_dir, storage = locations
-    return _guarded(Hub.open(data_dir=data_dir, storage=storage), factory_id, day, options)
+    try:
+        hub = Hub.at(locations)
+    except HubError as exc:
+        result = FactoryRun(factory_id, day)
+        result.fail("run", str(exc))
+        return result
+    return _guarded(hub, factory_id, day, options)
 
 
 def _on_cluster(client: Client, hub: Hub, run_id: str, days: dict[str, date], options: dict[str, Any]) -> Iterator[FactoryRun]:

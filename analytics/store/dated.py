@@ -5,15 +5,17 @@ date's current run and ``_current.json`` naming them (plus run metadata). A date
 writing new files under new names, then replacing ``_current.json`` in one atomic step (a rename
 on a local disk, one PUT on an object store: :func:`~analytics.store.storage.write_text_atomic`),
 then deleting the old files: a reader (or a crash) sees the old date or the new one, never a mix
-of two runs, and re-running a date replaces it (idempotent).
+of two runs, and re-running a date replaces it (idempotent). Files a crashed run left, which no
+pointer names, are removed by a later write of the date once an hour old.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
@@ -22,6 +24,8 @@ from upath import UPath
 from analytics.store.storage import uri, write_text_atomic
 
 CURRENT = "_current.json"
+LEFTOVER_GRACE_S = 3600.0
+DIRECT_RANGE_DAYS = 400  # reads of at most this many dates open their pointers without listing  # a file no pointer names is removed once this old (see DatedTables.write)
 
 
 class DatedTables:
@@ -57,10 +61,13 @@ class DatedTables:
         for table in self.tables:
             if table in old:
                 (folder / old[table]).unlink(missing_ok=True)
-        # Left-overs of runs that crashed before their switch.
+        # Left-overs of runs that crashed before their switch, once old enough that no run can
+        # still be about to name them (a run of the same day still writing: one a cluster
+        # re-ran while the first went on); younger ones wait for a later write.
         keep = set(names.values()) | {CURRENT}
+        stale = time.time() - LEFTOVER_GRACE_S
         for path in folder.iterdir():
-            if path.name not in keep:
+            if path.name not in keep and path.stat().st_mtime < stale:
                 path.unlink(missing_ok=True)
 
     def current(self, day: date) -> dict[str, Any] | None:
@@ -83,12 +90,17 @@ class DatedTables:
         """Rows of local dates [start, end] (inclusive), lazily; an empty frame when none."""
         if table not in self.tables:
             raise ValueError(f"unknown table {table!r}; have {', '.join(self.tables)}")
+        if start is not None and end is not None and (end - start).days <= DIRECT_RANGE_DAYS:
+            # A bounded range asks for its own dates' pointers: on an object store a listing of
+            # every stored date costs a request per date (what a year of history makes slow).
+            days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+        else:
+            days = [d for d in self.dates() if (start is None or d >= start) and (end is None or d <= end)]
         files = []
-        for day in self.dates():
-            if (start is None or day >= start) and (end is None or day <= end):
-                current = self.current(day)
-                if current and table in current:
-                    files.append(uri(self.folder(day) / current[table]))
+        for day in days:
+            current = self.current(day)
+            if current and table in current:
+                files.append(uri(self.folder(day) / current[table]))
         if not files:
             return pl.LazyFrame()
         frame = pl.scan_parquet(files, glob=False)

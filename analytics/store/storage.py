@@ -68,7 +68,7 @@ def write_bytes_atomic(path: Any, data: bytes) -> None:
     """Write ``data`` so that readers see the old file or the new one, never a part (see the
     module doc): a temporary file renamed over the target locally, one PUT on an object store."""
     if not is_local(path):
-        path.write_bytes(data)
+        path.fs.pipe_file(path.path, data)  # one PUT of the whole object
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,8 +101,11 @@ def move(path: Any, target: Any) -> None:
     """Move a file (a rename locally; a copy then a delete on an object store)."""
     if is_local(path) and is_local(target):
         shutil.move(os.fspath(path), os.fspath(target))
+    elif not is_local(path) and not is_local(target) and path.fs is target.fs:
+        path.fs.mv(path.path, target.path)  # a copy inside the store, then a delete
     else:
-        target.write_bytes(path.read_bytes())
+        with path.open("rb") as source, target.open("wb") as out:
+            shutil.copyfileobj(source, out)
         path.unlink()
 
 
@@ -115,7 +118,7 @@ def local_copy(path: Any) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="factoryhub-") as folder:
         copy = Path(folder) / path.name
-        copy.write_bytes(path.read_bytes())
+        path.fs.get_file(path.path, os.fspath(copy))  # streamed: a file of any size, not held in memory
         yield copy
 
 

@@ -203,6 +203,7 @@ class SensorFaultDetector(BaseEstimator):
         start: datetime | None = None,
         end: datetime | None = None,
         prior_changes: pl.DataFrame | None = None,
+        counted_from: datetime | None = None,
     ) -> pl.DataFrame:
         """Data-quality events of the readings, one row per event (:data:`EVENT_SCHEMA`), sorted
         by machine, sensor and start; ``start`` inclusive and ``end`` exclusive, UTC.
@@ -219,7 +220,9 @@ class SensorFaultDetector(BaseEstimator):
         ``prior_changes``: change counts of earlier readings (:data:`CHANGE_SCHEMA`, the
         ``changes_`` of earlier detections), added to those of ``readings`` when learning how
         often each sensor changes value: a day examined alone then judges its frozen runs by the
-        sensor's behaviour over the week before it.
+        sensor's behaviour over the week before it. ``counted_from``: count value changes
+        (``changes_``) from this time on only; readings before it are context for the events
+        (a run that began before the day), already counted with their own day.
         """
         self._check_params()
         self.changes_ = pl.DataFrame(schema=CHANGE_SCHEMA)
@@ -231,7 +234,7 @@ class SensorFaultDetector(BaseEstimator):
         parts = [
             self._out_of_range(data),
             self._dropouts(data, spec, start, end),
-            self._frozen(valid, rules, prior_changes),
+            self._frozen(valid, rules, prior_changes, counted_from),
             self._spikes(valid),
         ]
         events = pl.concat([p.select(list(EVENT_SCHEMA)).cast(EVENT_SCHEMA) for p in parts]).sort("machine_id", "sensor", "start", "kind")
@@ -379,7 +382,9 @@ class SensorFaultDetector(BaseEstimator):
         )
 
     # --- stuck and flat-lined ------------------------------------------------------------------
-    def _frozen(self, valid: pl.DataFrame, rules: Mapping[str, StateRule], prior_changes: pl.DataFrame | None = None) -> pl.DataFrame:
+    def _frozen(
+        self, valid: pl.DataFrame, rules: Mapping[str, StateRule], prior_changes: pl.DataFrame | None = None, counted_from: datetime | None = None
+    ) -> pl.DataFrame:
         """Runs of one exactly repeated value that the sensor's own behaviour makes implausible,
         while the machine's other sensors vary.
 
@@ -400,8 +405,9 @@ class SensorFaultDetector(BaseEstimator):
         data = data.with_columns(changed.alias("__changed"), has_previous.alias("__has_prev"), bucket.alias("__bucket"), _at_rail().alias("__rail"))
         data = data.with_columns(pl.col("__changed").cum_sum().alias("__run"))
         group = [*_KEY, "__bucket"]
+        counted = pl.col("__has_prev") if counted_from is None else pl.col("__has_prev") & (pl.col("ts") >= _utc(counted_from))
         counts = (
-            data.filter(pl.col("__has_prev"))
+            data.filter(counted)
             .group_by(group)
             .agg(pl.len().cast(pl.Int64).alias("samples"), pl.col("__changed").sum().cast(pl.Int64).alias("changes"))
             .rename({"__bucket": "state_bucket"})
@@ -565,11 +571,12 @@ def detect_sensor_faults(
     end: datetime | None = None,
     detector: SensorFaultDetector | None = None,
     prior_changes: pl.DataFrame | None = None,
+    counted_from: datetime | None = None,
 ) -> pl.DataFrame:
     """Data-quality events of ``readings`` with ``detector``'s parameters (the defaults when
     None); see :meth:`SensorFaultDetector.detect`."""
     return (detector or SensorFaultDetector()).detect(
-        readings, sensors, quarantine=quarantine, rules=rules, start=start, end=end, prior_changes=prior_changes
+        readings, sensors, quarantine=quarantine, rules=rules, start=start, end=end, prior_changes=prior_changes, counted_from=counted_from
     )
 
 
@@ -638,6 +645,7 @@ def detect_factory_faults(
     *,
     detector: SensorFaultDetector | None = None,
     prior_changes: pl.DataFrame | None = None,
+    counted_from: datetime | None = None,
 ) -> pl.DataFrame:
     """Data-quality events of one factory over ``[start, end)``: its readings and quarantine
     from the lake, its registered sensor specs and, when features were built, their
@@ -651,8 +659,9 @@ def detect_factory_faults(
         quarantine = quarantine.filter(pl.col("ts") < _utc(end))
     rules = FeatureStore(hub, factory_id).rules() or None
     return detect_sensor_faults(
-        reader.readings(start, end), specs, quarantine=quarantine, rules=rules, start=start, end=end, detector=detector, prior_changes=prior_changes
-    )
+        reader.readings(start, end), specs, quarantine=quarantine, rules=rules, start=start, end=end, detector=detector,
+        prior_changes=prior_changes, counted_from=counted_from,
+    )  # fmt: skip
 
 
 # --- helpers ---------------------------------------------------------------------------------------

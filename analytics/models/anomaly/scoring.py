@@ -11,7 +11,7 @@ Stored per local date under ``factories/<id>/scores/anomaly/<window>/`` (a
 - ``changes``: how often each sensor changed value that day, per operating state
   (:data:`~analytics.models.anomaly.quality.CHANGE_SCHEMA`): a day's stuck-sensor test learns a
   sensor's behaviour from the week before it through these, not by reading the week's readings
-  again (a day's detection then costs one day of readings, not eight).
+  again (a day's detection then costs one day of readings and a short lead before it, not eight).
 
 Models are saved in the factory's :class:`~analytics.store.models.ModelStore` with their cards. A
 re-run of a past day uses the newest model fitted on data up to that day, never a later one, and
@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 KIND = "anomaly"
 TABLES = ("scores", "faults", "changes")
 FAULT_HISTORY_DAYS = 7  # how often a sensor normally changes value is learned from a week
+# Readings before the day that its sensor-fault detection also looks at: a frozen run that begins
+# before midnight and ends after it (each part shorter than the detector's minimum) is found, and
+# the spike test's rolling scale has its context at the day's first samples.
+FAULT_LEAD = timedelta(hours=3)
 
 
 def score_store(hub: Hub, factory_id: str, window: str) -> DatedTables:
@@ -102,7 +106,8 @@ def score_day(hub: Hub, factory_id: str, day: date, settings: AnomalySettings | 
     events = reader.events().collect()
     detector = SensorFaultDetector()
     prior_changes = _prior_changes(hub, factory_id, store, day, reader.factory.timezone, detector)
-    faults = detect_factory_faults(hub, factory_id, day_start, day_end, detector=detector, prior_changes=prior_changes)
+    faults = detect_factory_faults(hub, factory_id, day_start - FAULT_LEAD, day_end, detector=detector, prior_changes=prior_changes, counted_from=day_start)
+    faults = faults.filter(pl.col("end") > day_start)
     changes = detector.changes_
     past = store.read("scores", history_start, day - timedelta(days=1)).collect()
     spans = _false_alarm_spans(hub, factory_id, day)

@@ -56,6 +56,7 @@ from analytics.models.failure.training import (
     combine_summaries,
     factory_frame,
     machines_by_type,
+    model_arrays,
     model_card,
     training_rows,
     training_summary,
@@ -137,38 +138,53 @@ def machine_fold(factory_id: str, machines: np.ndarray, folds: int) -> np.ndarra
     return np.array([codes[m] for m in machines], dtype=np.int8)
 
 
-def factory_rows(locations: tuple[str, str], factory_id: str, machine_type: str, sensors: list[str], until: datetime, settings: FailureSettings) -> pl.DataFrame:
+@dataclass(frozen=True)
+class Unavailable:
+    """A factory whose rows could not be built (its error), left out of the pooled model."""
+
+    factory_id: str
+    error: str
+
+
+def factory_rows(
+    locations: tuple[str, str], factory_id: str, machine_type: str, sensors: list[str], until: datetime, settings: FailureSettings
+) -> pl.DataFrame | Unavailable:
     """The factory's labelled training rows of the type (a task: it opens the hub itself at the
-    given control folder and storage, :attr:`Hub.locations`)."""
-    data_dir, storage = locations
-    hub = Hub.open(data_dir=data_dir, storage=storage)
-    frame = factory_frame(hub, factory_id, machine_type, settings.hazard_hours, until=until, sensors=sensors)
-    return training_rows(frame, settings.train_stride_hours)
+    given control folder and storage, :attr:`Hub.locations`). A factory whose data cannot be
+    read is left out and said so, as the daily run records a factory's failure without stopping
+    the others."""
+    try:
+        hub = Hub.at(locations)
+        frame = factory_frame(hub, factory_id, machine_type, settings.hazard_hours, until=until, sensors=sensors)
+        return training_rows(frame, settings.train_stride_hours)
+    except Exception as exc:  # noqa: BLE001 - one factory's unreadable data never stops the pool
+        log.error("pooled %s: rows of %s left out: %s: %s", machine_type, factory_id, type(exc).__name__, exc)
+        return Unavailable(factory_id, f"{type(exc).__name__}: {exc}")
 
 
-def row_columns(frame: pl.DataFrame) -> list[str]:
-    return feature_columns(frame.drop("factory_id")) if frame.height else []
+def _unavailable(frame: pl.DataFrame | Unavailable) -> Unavailable | None:
+    return frame if isinstance(frame, Unavailable) else None
 
 
-def factory_part(frame: pl.DataFrame, factory_id: str, columns: list[str]) -> Part | None:
-    """The arrays of one factory's rows in the pooled model's ``columns`` (absent ones null)."""
-    if frame.height == 0:
+def row_columns(frame: pl.DataFrame | Unavailable) -> list[str]:
+    return feature_columns(frame.drop("factory_id")) if isinstance(frame, pl.DataFrame) and frame.height else []
+
+
+def factory_part(frame: pl.DataFrame | Unavailable, factory_id: str, template: FailureModel) -> Part | None:
+    """The arrays of one factory's rows in the pooled model's columns (absent ones null), as
+    :func:`~analytics.models.failure.training.model_arrays` gives a factory's model."""
+    if not isinstance(frame, pl.DataFrame) or frame.height == 0:
         return None
-    present = frame.with_columns(pl.lit(None, pl.Float64).alias(c) for c in columns if c not in frame.columns)
-    X = present.select(pl.col(c).cast(pl.Float64) for c in columns).to_numpy().astype(np.float32)
-    censored = frame.get_column("censored").to_numpy()
-    to_failure = frame.get_column("hours_to_failure").fill_null(0).to_numpy()
-    lower = np.where(censored, frame.get_column("hours_observed").to_numpy(), to_failure).astype(np.float64)
-    machines = frame.get_column("machine_id").to_numpy()
+    a = model_arrays(frame, template)
     return Part(
         factory_id=factory_id,
-        X=X,
-        y=frame.get_column("failure_within").cast(pl.Int8).to_numpy(),
-        lower=lower,
-        upper=np.where(censored, np.inf, lower),
-        t=frame.get_column("window_end").dt.epoch("s").to_numpy(),
-        fold=machine_fold(factory_id, machines, CALIBRATION_FOLDS),
-        naive=naive_score(X, columns),
+        X=a["X"],
+        y=a["y"].astype(np.int8),
+        lower=a["lower"].astype(np.float64),
+        upper=a["upper"].astype(np.float64),
+        t=a["times"].astype("datetime64[s]").astype(np.int64),
+        fold=machine_fold(factory_id, frame.get_column("machine_id").to_numpy(), CALIBRATION_FOLDS),
+        naive=naive_score(a["X"], template.columns),
         summary=training_summary(frame),
     )
 
@@ -443,6 +459,7 @@ class PooledResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     factories: int = 0
+    unavailable: list[Unavailable] = field(default_factory=list)  # for the operator; the card only counts them
     seconds: float = 0.0
 
 
@@ -543,18 +560,22 @@ def train_pooled(
         return result
     sensors = type_sensors(hub, factories, machine_type)
     frames = trainer.build(factory_rows, [(hub.locations, f, machine_type, sensors, until, settings) for f in factories])
+    result.unavailable = [u for u in trainer.each(_unavailable, frames) if u is not None]
+    if len(factories) - len(result.unavailable) < 2:
+        result.reason = f"rows of {len(result.unavailable)} of {len(factories)} sharing factories could not be read: a pooled model needs two"
+        return result
     columns: list[str] = []
     for names in trainer.each(row_columns, frames):
         columns += [c for c in names if c not in columns]
     if not columns:
         result.reason = "no features for this machine type yet"
         return result
-    parts = trainer.build(factory_part, [(frame, f, columns) for frame, f in zip(frames, factories, strict=True)])
+    template = FailureModel(FailureRiskClassifier(), FailureTimeModel(), columns, sensors, settings.horizon(machine_type), settings.hazard_hours, machine_type, RECIPE)
+    parts = trainer.build(factory_part, [(frame, f, template) for frame, f in zip(frames, factories, strict=True)])
     del frames  # the arrays are built; the workers may drop the tables
     ranges = [r for r in trainer.each(time_range, parts) if r is not None]
     summaries = [s for s in trainer.each(lambda p: None if p is None else p.summary, parts) if s is not None]
     result.training = combine_summaries(summaries) if summaries else {}
-    template = FailureModel(FailureRiskClassifier(), FailureTimeModel(), columns, sensors, settings.horizon(machine_type), settings.hazard_hours, machine_type, RECIPE)
     try:
         splits = validation_splits(
             factories, min(r[0] for r in ranges), max(r[1] for r in ranges),
@@ -562,6 +583,8 @@ def train_pooled(
         )  # fmt: skip
         tally, used, skipped = Tally(), 0, 0
         for train, test in splits:
+            if not sum(rows for rows, _ in trainer.each(count_rows, parts, test)):
+                continue  # a block and group without rows tests nothing (as time_grouped_splits leaves it out)
             try:
                 model, base_rate = _fit(trainer, parts, train, template)
             except NotEnoughFailuresError:
@@ -588,7 +611,11 @@ def train_pooled(
     model_id = uuid.uuid4().hex[:12]
     card = model_card(
         model, result.training, metrics, until=until,
-        extra={"note": f"pooled model of {len(factories)} sharing factories", "trained_on": "dask" if client is not None else "local"},
+        extra={
+            "note": f"pooled model of {len(factories) - len(result.unavailable)} sharing factories",
+            "factories_left_out": len(result.unavailable),
+            "trained_on": "dask" if client is not None else "local",
+        },
     )  # fmt: skip
     store.save(KIND, machine_type, model_id, model, card)
     previous = store.champion(KIND, machine_type)

@@ -20,6 +20,7 @@ table ``risk``: one row per machine and hourly window with
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -69,13 +70,16 @@ def risk_store(hub: Hub, factory_id: str) -> DatedTables:
     return DatedTables(hub.lake.factory_root(factory_id) / "scores" / KIND / WINDOW, factory_id, ("risk",))
 
 
-def score_frame(model: FailureModel, frame: pl.DataFrame, units: dict[str, str], *, model_id: str, note: str) -> pl.DataFrame:
-    """Risk, time to failure and reasons of every row of a :func:`failure_features` table."""
+def score_frame(
+    model: FailureModel, frame: pl.DataFrame, units: dict[str, str], *, model_id: str, note: str, present: Collection[str] | None = None
+) -> pl.DataFrame:
+    """Risk, time to failure and reasons of every row of a :func:`failure_features` table;
+    ``present``: the sensors the machines have (the only ones a reason may name)."""
     if frame.height == 0:
         return pl.DataFrame(schema=RISK_SCHEMA)
     X = model.matrix(frame)
     near, probability = model.risk(X)
-    reasons = explain(model.classifier.contributions(X), X, model.columns, units=units)
+    reasons = explain(model.classifier.contributions(X), X, model.columns, units=units, present=present)
     n = frame.height
     nan = np.full(n, np.nan)
     tm = model.time_model
@@ -128,7 +132,8 @@ def predict_day(hub: Hub, factory_id: str, day: date) -> pl.DataFrame:
     features = FeatureStore(hub, factory_id)
     day_start, day_end = day_bounds(day, reader.factory.timezone)
     units = {}
-    for s in hub.registry.sensors(factory_id):
+    factory_sensors = hub.registry.sensors(factory_id)
+    for s in factory_sensors:
         units.setdefault(s.sensor, s.unit)
     sensor_all = features.read(MACHINE_HEALTH, WINDOW, "sensor", day - timedelta(days=HISTORY_DAYS), day).collect()
     machine_all = features.read(MACHINE_HEALTH, WINDOW, "machine", day - timedelta(days=HISTORY_DAYS), day).collect()
@@ -149,7 +154,8 @@ def predict_day(hub: Hub, factory_id: str, day: date) -> pl.DataFrame:
         machine = machine_all.filter(pl.col("machine_id").is_in(ids))
         feats = failure_features(sensor, machine, sensors=model.sensors, load_of=load_of)
         feats = feats.filter((pl.col("window_end") > day_start) & (pl.col("window_end") <= day_end))
-        frames.append(score_frame(model, feats, units, model_id=card["model_id"], note=note))
+        present = {s.sensor for s in factory_sensors if s.machine_id in ids}
+        frames.append(score_frame(model, feats, units, model_id=card["model_id"], note=note, present=present))
     risk = pl.concat(frames) if frames else pl.DataFrame(schema=RISK_SCHEMA)
     risk_store(hub, factory_id).write(day, {"risk": risk.sort("machine_id", "window_start")})
     return risk

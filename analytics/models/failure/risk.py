@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -550,13 +550,17 @@ def explain(
     *,
     units: Mapping[str, str] | None = None,
     top: int = 3,
+    present: Collection[str] | None = None,
 ) -> list[list[SensorReason]]:
     """The sensors that pushed each row's risk up the most, with their share of the positive push
     and their behaviour in words. ``contributions`` from :meth:`FailureRiskClassifier.contributions`
-    (one column per feature plus the bias), ``features`` the same rows' feature values."""
+    (one column per feature plus the bias), ``features`` the same rows' feature values.
+    ``present``: the sensors the machines have; a model that knows others (a pooled model, which
+    learned every sharing factory's) never names those: the trees still give an absent sensor's
+    missing values a share, but a reason must be a sensor the factory has."""
     units = units or {}
     contributions = np.asarray(contributions, dtype=np.float64)  # TreeSHAP's float32 shares would not add to 1
-    sensors = sorted({s for c in columns if (s := sensor_of(c)) is not None})
+    sensors = sorted({s for c in columns if (s := sensor_of(c)) is not None and (present is None or s in present)})
     index = {s: [i for i, c in enumerate(columns) if sensor_of(c) == s] for s in sensors}
     per_sensor = np.column_stack([contributions[:, idx].sum(axis=1) for idx in index.values()]) if sensors else np.zeros((len(contributions), 0))
     reasons = []
