@@ -112,6 +112,14 @@ class SolutionSettings(BaseModel):
         "On the development fleet (simulator seed 8, 4 factories x 90 days) 1 / 2 / 3 h warned 96 / 92 / 90 % of failures "
         "with 0.56 / 0.26 / 0.17 false alerts per machine-month.",
     )
+    rising_above_hours: float = Field(
+        3.0,
+        ge=0,
+        description="A day with an alarm (watch_alarm_hours) and at least this many hours above the monitor's threshold is a "
+        "warning even short of warning_alarm_hours: the persistence rule alarms from an exceedance's third hour, so a "
+        "rise that begins late in the day ends it with one alarmed hour, and it often ends in a failure the next day. "
+        "0 turns it off; not applied to a machine with recent false-alarm verdicts.",
+    )
     critical_alarm_days: int = Field(
         3, ge=1, description="Consecutive days with a warning-level alarm that make it critical: a fault that persists is growing."
     )

@@ -69,25 +69,35 @@ def test_anomaly_state_counts_hours_streaks_and_drivers() -> None:
 
 
 @pytest.mark.parametrize(
-    ("alarm_hours", "alarm_days", "probability", "ttf_p10", "false_alarms", "expected"),
+    ("alarm_hours", "alarm_days", "probability", "ttf_p10", "false_alarms", "above_hours", "expected"),
     [
-        (0, 0, None, None, 0, "normal"),
-        (1, 1, None, None, 0, "watch"),
-        (2, 1, None, None, 0, "warning"),
-        (2, 3, None, None, 0, "critical"),
-        (0, 0, 0.35, None, 0, "normal"),  # near the base rate of a machine-week
-        (0, 0, 0.55, None, 0, "watch"),
-        (1, 1, 0.55, None, 0, "warning"),  # the model and the monitor agree
-        (0, 0, 0.85, None, 0, "warning"),
-        (0, 0, 0.85, 12.0, 0, "critical"),
-        (0, 0, 0.55, 12.0, 0, "watch"),  # a short time to failure alone does not make it critical
-        (0, 0, math.nan, None, 0, "normal"),
-        (3, 1, None, None, 1, "watch"),  # one false alarm: a warning needs 4 h
-        (4, 1, None, None, 1, "warning"),
+        (0, 0, None, None, 0, 0, "normal"),
+        (1, 1, None, None, 0, 1, "watch"),
+        (2, 1, None, None, 0, 2, "warning"),
+        (2, 3, None, None, 0, 2, "critical"),
+        (0, 0, 0.35, None, 0, 0, "normal"),  # near the base rate of a machine-week
+        (0, 0, 0.55, None, 0, 0, "watch"),
+        (1, 1, 0.55, None, 0, 1, "warning"),  # the model and the monitor agree
+        (0, 0, 0.85, None, 0, 0, "warning"),
+        (0, 0, 0.85, 12.0, 0, 0, "critical"),
+        (0, 0, 0.55, 12.0, 0, 0, "watch"),  # a short time to failure alone does not make it critical
+        (0, 0, math.nan, None, 0, 0, "normal"),
+        (3, 1, None, None, 1, 3, "watch"),  # one false alarm: a warning needs 4 h
+        (4, 1, None, None, 1, 4, "warning"),
+        (1, 1, None, None, 0, 3, "warning"),  # an alarm begun late in the day: 3 h above, the last alarmed
+        (1, 1, None, None, 0, 2, "watch"),  # not enough of a rise
+        (0, 0, None, None, 0, 5, "normal"),  # exceedances that never made an alarm
+        (1, 1, None, None, 1, 5, "watch"),  # not on a machine whose alarms people called false
     ],
 )
-def test_status_rules(alarm_hours: float, alarm_days: int, probability: float | None, ttf_p10: float | None, false_alarms: int, expected: str) -> None:
-    assert classify(alarm_hours, alarm_days, probability, ttf_p10, SETTINGS, false_alarms) == expected
+def test_status_rules(
+    alarm_hours: float, alarm_days: int, probability: float | None, ttf_p10: float | None, false_alarms: int, above_hours: float, expected: str
+) -> None:
+    assert classify(alarm_hours, alarm_days, probability, ttf_p10, SETTINGS, false_alarms, above_hours) == expected
+
+
+def test_the_late_rise_rule_can_be_turned_off() -> None:
+    assert classify(1, 1, None, None, SETTINGS.model_copy(update={"rising_above_hours": 0.0}), 0, 8) == "watch"
 
 
 def test_false_alarms_raise_the_warning_bar_up_to_a_cap() -> None:

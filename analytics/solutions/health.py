@@ -328,15 +328,18 @@ def classify(
     ttf_p10_h: float | None,
     settings: SolutionSettings,
     false_alarms: int = 0,
+    above_hours: float = 0.0,
 ) -> str:
     """The status from the anomaly and failure sides (rules in :class:`~analytics.config.SolutionSettings`);
     ``false_alarms``: recent false-alarm verdicts on the machine, each raising the alarmed hours
-    a warning needs (:func:`warning_hours`)."""
+    a warning needs (:func:`warning_hours`); ``above_hours``: the day's hours above the
+    monitor's threshold, alarmed or not (a rise that began late in the day)."""
     p = probability if probability is not None and not math.isnan(probability) else 0.0
     level = 0
     if alarm_hours >= settings.watch_alarm_hours:
         level = 1
-    if alarm_hours >= warning_hours(false_alarms, settings):
+    rising = bool(settings.rising_above_hours) and false_alarms == 0 and above_hours >= settings.rising_above_hours
+    if alarm_hours >= warning_hours(false_alarms, settings) or (level == 1 and rising):
         level = 2
     if level == 2 and alarm_days >= settings.critical_alarm_days:
         level = 3
@@ -431,7 +434,7 @@ def assess(
     rows = []
     for row in frame.iter_rows(named=True):
         false = (false_alarms or {}).get(row["machine_id"], 0)
-        status = classify(row["alarm_hours"], row["alarm_days"], row["probability"], row["ttf_p10_h"], settings, false)
+        status = classify(row["alarm_hours"], row["alarm_days"], row["probability"], row["ttf_p10_h"], settings, false, row["above_hours"])
         items = evidence_items(evidence_of.get((row["machine_id"],), pl.DataFrame(schema=EVIDENCE_SCHEMA)), units, settings, row["drivers"])
         best = None
         if status != "normal":
