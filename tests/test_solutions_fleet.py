@@ -123,8 +123,9 @@ def test_health_rows_are_complete_and_consistent(lived: tuple[Hub, dict[str, Any
         assert all(set(ids) == machines for ids in per_day.get_column("machine_id").to_list())
         assert set(health.get_column("status")) <= set(STATUSES)
         assert health.select(pl.col("health_index").is_between(0, 100).all()).item()
-        # A machine with no alarm and no risk is normal and fully healthy; worse statuses carry reasons.
-        quiet = health.filter((pl.col("alarm_hours") == 0) & pl.col("probability").is_null())
+        # A machine with no exceedance of the monitor's threshold and no risk is normal and fully
+        # healthy; worse statuses carry reasons.
+        quiet = health.filter((pl.col("above_hours") == 0) & pl.col("probability").is_null())
         assert (quiet.get_column("status") == "normal").all() and (quiet.get_column("health_index") == 100).all()
         flagged = health.filter(pl.col("status") != "normal")
         assert flagged.height and flagged.select((pl.col("reason_en").str.len_chars() > 0) & (pl.col("reason_ko").str.len_chars() > 0)).to_series().all()
@@ -254,7 +255,8 @@ def test_false_alarm_feedback_makes_the_monitor_relearn_those_days(lived: tuple[
     day = DAYS[-1]
     candidates = [
         (f.factory_id, a) for f in hub.registry.factories() for a in AlertBook(hub, f.factory_id).alerts(status=["open", "acknowledged", "resolved"])
-        if a.last_day < day - timedelta(days=1)
+        # An alert of the monitor's training span (lookback_days), over before the day scored.
+        if day - timedelta(days=hub.settings.anomaly.lookback_days) <= a.last_day < day - timedelta(days=1)
     ]  # fmt: skip
     assert candidates
     factory, alert = candidates[-1]

@@ -100,6 +100,38 @@ def test_the_late_rise_rule_can_be_turned_off() -> None:
     assert classify(1, 1, None, None, SETTINGS.model_copy(update={"rising_above_hours": 0.0}), 0, 8) == "watch"
 
 
+@pytest.mark.parametrize(
+    ("above_hours", "rising_sd", "false_alarms", "expected"),
+    [
+        (2, 3.0, 0, "warning"),  # exceedances and a sensor 3 sd above its normal, still rising
+        (2, 2.9, 0, "normal"),  # the sensor not far enough off
+        (1, 5.0, 0, "normal"),  # one hour above: a passing disturbance
+        (0, 5.0, 0, "normal"),  # a drifting sensor the monitor does not find abnormal
+        (2, 3.0, 1, "normal"),  # not on a machine whose alarms people called false
+    ],
+)
+def test_exceedances_corroborated_by_a_rising_sensor_make_a_warning(above_hours: float, rising_sd: float, false_alarms: int, expected: str) -> None:
+    assert classify(0, 0, None, None, SETTINGS, false_alarms, above_hours, rising_sd) == expected
+
+
+def test_the_rising_offset_is_the_largest_of_the_cited_sensors_still_rising() -> None:
+    from analytics.solutions.health import rising_offset
+    from analytics.solutions.knowledge import Evidence
+
+    rows = pl.DataFrame(
+        [
+            ("M", "oil_temp", 70.0, 50.0, 4.0, 5.0, 2.5),  # 5 sd above, rising: counts
+            ("M", "discharge_temp", 90.0, 80.0, 2.0, 6.0, -1.0),  # further off but falling back: not a rise
+            ("M", "current", 10.0, 20.0, 2.0, -5.0, 1.0),  # below its normal
+            ("M", "vibration", 9.0, 1.0, 1.0, 8.0, 3.0),  # rising, but not cited as evidence
+        ],
+        schema=EVIDENCE_SCHEMA, orient="row",
+    )  # fmt: skip
+    cited = [Evidence(sensor=s, direction="up", value=0.0, baseline=0.0, unit="", trend_per_day=0.0, text_en="", text_ko="") for s in ("oil_temp", "discharge_temp", "current")]
+    assert rising_offset(rows, cited) == 5.0
+    assert rising_offset(rows, []) == 0.0
+
+
 def test_false_alarms_raise_the_warning_bar_up_to_a_cap() -> None:
     assert warning_hours(0, SETTINGS) == 2.0 and warning_hours(2, SETTINGS) == 6.0 and warning_hours(50, SETTINGS) == 12.0
 

@@ -316,6 +316,14 @@ def evidence_items(rows: pl.DataFrame, units: dict[str, str], settings: Solution
     return items
 
 
+def rising_offset(rows: pl.DataFrame, items: Sequence[Evidence]) -> float:
+    """The largest offset above its normal, in robust sd, of an evidence sensor (``items``, from
+    ``rows`` of :func:`sensor_evidence`) whose trend still rises; 0 when none does."""
+    cited = {e.sensor for e in items}
+    rising = rows.filter(pl.col("sensor").is_in(list(cited)) & (pl.col("z") > 0) & (pl.col("trend_per_day") > 0))
+    return float(rising.get_column("z").max()) if rising.height else 0.0  # type: ignore[arg-type]
+
+
 def warning_hours(false_alarms: int, settings: SolutionSettings) -> float:
     """Alarmed hours that make a warning on a machine with ``false_alarms`` recent false-alarm verdicts."""
     return min(settings.warning_alarm_hours + settings.false_alarm_hours * false_alarms, max(settings.max_alarm_hours, settings.warning_alarm_hours))
@@ -329,17 +337,21 @@ def classify(
     settings: SolutionSettings,
     false_alarms: int = 0,
     above_hours: float = 0.0,
+    rising_sd: float = 0.0,
 ) -> str:
     """The status from the anomaly and failure sides (rules in :class:`~analytics.config.SolutionSettings`);
     ``false_alarms``: recent false-alarm verdicts on the machine, each raising the alarmed hours
     a warning needs (:func:`warning_hours`); ``above_hours``: the day's hours above the
-    monitor's threshold, alarmed or not (a rise that began late in the day)."""
+    monitor's threshold, alarmed or not; ``rising_sd``: the largest offset, in robust sd above its
+    own normal, of an evidence sensor that is still rising (:func:`rising_offset`)."""
     p = probability if probability is not None and not math.isnan(probability) else 0.0
     level = 0
     if alarm_hours >= settings.watch_alarm_hours:
         level = 1
-    rising = bool(settings.rising_above_hours) and false_alarms == 0 and above_hours >= settings.rising_above_hours
-    if alarm_hours >= warning_hours(false_alarms, settings) or (level == 1 and rising):
+    trusted = false_alarms == 0  # on a machine whose alarms people called false, only the alarm-hour bar counts
+    late_rise = bool(settings.rising_above_hours) and level == 1 and above_hours >= settings.rising_above_hours
+    corroborated = bool(settings.corroborated_above_hours) and above_hours >= settings.corroborated_above_hours and rising_sd >= settings.corroborated_sd
+    if alarm_hours >= warning_hours(false_alarms, settings) or (trusted and (late_rise or corroborated)):
         level = 2
     if level == 2 and alarm_days >= settings.critical_alarm_days:
         level = 3
@@ -372,6 +384,9 @@ def _reasons(row: dict[str, Any], evidence: list[Evidence], best: Match | None, 
         else:
             streak = f" ({row['alarm_days']} days running)" if row["alarm_days"] > 1 else ""
             parts.append(f"anomaly alarm for {row['alarm_hours']:.0f} h{streak}, driven by {drivers}")
+    elif row.get("above_hours"):
+        drivers = ", ".join(row["drivers"][:3]) or "-"
+        parts.append(f"이상 감지 기준 초과 {row['above_hours']:.0f}시간, 주요 센서: {drivers}" if ko else f"above the anomaly threshold for {row['above_hours']:.0f} h, driven by {drivers}")
     p = row.get("probability")
     if p is not None and not math.isnan(p) and p > 0:
         days = (row.get("horizon_hours") or 168) / 24
@@ -434,8 +449,9 @@ def assess(
     rows = []
     for row in frame.iter_rows(named=True):
         false = (false_alarms or {}).get(row["machine_id"], 0)
-        status = classify(row["alarm_hours"], row["alarm_days"], row["probability"], row["ttf_p10_h"], settings, false, row["above_hours"])
-        items = evidence_items(evidence_of.get((row["machine_id"],), pl.DataFrame(schema=EVIDENCE_SCHEMA)), units, settings, row["drivers"])
+        own = evidence_of.get((row["machine_id"],), pl.DataFrame(schema=EVIDENCE_SCHEMA))
+        items = evidence_items(own, units, settings, row["drivers"])
+        status = classify(row["alarm_hours"], row["alarm_days"], row["probability"], row["ttf_p10_h"], settings, false, row["above_hours"], rising_offset(own, items))
         best = None
         if status != "normal":
             found = match(kb, row["machine_type"], items)
