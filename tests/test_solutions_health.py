@@ -13,6 +13,7 @@ import pytest
 from analytics.config import SolutionSettings
 from analytics.models.anomaly.monitor import SCORE_SCHEMA
 from analytics.models.anomaly.scoring import day_bounds
+from analytics.models.failure.predict import RISK_SCHEMA
 from analytics.solutions.alerts import AlertBook, AlertCandidate, AlertSettings
 from analytics.solutions.health import (
     EVIDENCE_SCHEMA,
@@ -239,6 +240,23 @@ def test_assess_picks_the_rule_cites_the_evidence_and_never_invents_a_cause() ->
     quiet = rows["CNC-04"]
     assert quiet["status"] == "normal" and quiet["health_index"] == 100.0 and quiet["reason_en"] == "" and quiet["failure_mode"] is None
     assert set(health.get_column("day")) == {DAY}
+
+
+def test_a_late_rise_says_its_hours_above_the_threshold() -> None:
+    # One alarmed hour but four above the threshold: a warning (rising_above_hours), and the
+    # reason says the four hours, or a plant manager reads "alarm for 1 h" beside a warning.
+    machines = pl.DataFrame({"machine_id": ["CMP-01"], "machine_type": "air_compressor"})
+    anomaly = pl.DataFrame(
+        {"machine_id": ["CMP-01"], "alarm_hours": [1.0], "above_hours": [4.0], "max_score": [2.0],
+         "alarm_days": [1], "drivers": [["vibration_rms"]], "anomaly_model_id": ["m1"]},
+    )  # fmt: skip
+    risk = pl.DataFrame(schema=RISK_SCHEMA)  # no failure model yet
+    evidence = pl.DataFrame(schema=EVIDENCE_SCHEMA)
+    health = assess(DAY, machines, anomaly, risk, evidence, KnowledgeBase.load(), {}, SETTINGS)
+    row = health.row(0, named=True)
+    assert SETTINGS.rising_above_hours <= 4.0 and row["status"] == "warning"
+    assert "anomaly alarm for 1 h, 4 h above the threshold" in row["reason_en"]
+    assert "이상 감지 경보 1시간, 기준 초과 4시간" in row["reason_ko"]
 
 
 def test_confirmed_problems_become_failure_labels(acme: Hub) -> None:
