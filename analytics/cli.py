@@ -75,6 +75,17 @@ def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log pr
     )
 
 
+def _scratch_folder(folder: Path | None) -> Path | None:
+    """A ``--workdir`` is made when missing (its temporary folders go inside it); a file there is
+    refused before any work starts."""
+    if folder is None:
+        return None
+    if folder.exists() and not folder.is_dir():
+        raise typer.BadParameter(f"{folder} is a file, not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def _hub() -> Hub:
     return Hub.open()
 
@@ -354,7 +365,7 @@ def lake_vacuum(
 @bench_app.command("ingest")
 def bench_ingest(
     rows: Annotated[int, typer.Option(help="Rows of the generated long-form CSV.")] = 5_000_000,
-    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one).")] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one).", callback=_scratch_folder)] = None,
     repeat: Annotated[int, typer.Option(min=1, help="Alternating runs of baseline and hub; medians are reported.")] = 3,
 ) -> None:
     """Ingest a generated CSV with full validation and dedupe; compare with DuckDB's own COPY."""
@@ -367,7 +378,7 @@ def bench_ingest(
 @bench_app.command("features")
 def bench_features(
     rows: Annotated[int, typer.Option(help="Readings in the generated lake (100 machines x 10 sensors).")] = 20_000_000,
-    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one).")] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one).", callback=_scratch_folder)] = None,
     repeat: Annotated[int, typer.Option(min=1, help="Alternating runs of each; medians are reported.")] = 3,
 ) -> None:
     """The 1-hour feature set over a generated lake, against DuckDB's plain scan and pandas."""
@@ -380,7 +391,7 @@ def bench_features(
 @bench_app.command("score")
 def bench_score(
     machines: Annotated[int, typer.Option(help="Machines in the scored fleet.")] = 1000,
-    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one).")] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one).", callback=_scratch_folder)] = None,
     repeat: Annotated[int, typer.Option(min=1, help="Alternating runs of baseline and scoring; medians are reported.")] = 3,
 ) -> None:
     """A day of anomaly scoring for a fleet of fitted machines, against reading and pivoting its features."""
@@ -394,7 +405,7 @@ def bench_score(
 def bench_train(
     machines: Annotated[int, typer.Option(min=1, help="Machines in the trained factory.")] = 30,
     days: Annotated[int, typer.Option(min=1, help="Days of hourly features per machine.")] = 365,
-    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one).")] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one).", callback=_scratch_folder)] = None,
 ) -> None:
     """Training one factory's failure models, against one plain XGBoost fit of its biggest training table."""
     from analytics.bench import bench_train as run
@@ -407,7 +418,7 @@ def bench_train(
 def bench_dashboard(
     machines: Annotated[int, typer.Option(min=1, help="Machines in the factory (10 sensors each).")] = 30,
     days: Annotated[int, typer.Option(min=31, help="Days of 1-minute readings (the detail view shows the last 30).")] = 365,
-    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one; a year needs about 2 GB).")] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one; a year needs about 2 GB).", callback=_scratch_folder)] = None,
     repeat: Annotated[int, typer.Option(min=1, help="Alternating fresh-process runs of each; medians are reported.")] = 3,
 ) -> None:
     """The dashboard's data calls (fleet overview; 30-day machine detail), warm and cold, against DuckDB reading the same rows."""
@@ -422,7 +433,7 @@ def bench_daily(
     factories: Annotated[int, typer.Option(min=1, help="Factories, each with one new day in its inbox.")] = 100,
     machines: Annotated[int, typer.Option(min=1, help="Machines per factory (10 sensors each, 1-minute readings).")] = 30,
     workers: Annotated[int | None, typer.Option(min=1, help="Factories at a time (default: one per core).")] = None,
-    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one).")] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one).", callback=_scratch_folder)] = None,
 ) -> None:
     """The daily run (ingest, features, scores, risk, solutions, report files) of many factories' new day, against DuckDB reading the same files."""
     from analytics.bench import bench_daily as run
@@ -435,7 +446,7 @@ def bench_daily(
 def bench_scale(
     factories: Annotated[int, typer.Option(min=2, help="Factories, each with one new day in its inbox.")] = 40,
     machines: Annotated[int, typer.Option(min=1, help="Machines per factory (10 sensors each, 1-minute readings).")] = 30,
-    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one).")] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Scratch folder (default: a temporary one).", callback=_scratch_folder)] = None,
 ) -> None:
     """The same simulated day run three ways: one process on every core (no Dask), and a local Dask cluster of 1 and of 2 single-threaded workers."""
     from analytics.bench import bench_scale as run
@@ -591,7 +602,7 @@ def eval_fleet(
     failure_rate: Annotated[float, typer.Option(help="Multiplies every degradation onset rate.")] = 1.0,
     train_every: Annotated[int, typer.Option(help="Retrain the failure models every this many days (0: anomaly monitor only).")] = 7,
     feedback_days: Annotated[int, typer.Option(help="Days (after the first week) on whose alerts the truth gives feedback; only later days are judged.")] = 0,
-    workdir: Annotated[Path | None, typer.Option(help="Where the scratch simulation and hub go (default: the system temp dir).")] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Where the scratch simulation and hub go (default: the system temp dir).", callback=_scratch_folder)] = None,
     keep: Annotated[bool, typer.Option(help="Keep the simulation and hub under WORKDIR/fleet-<seed>/ to look at what was published.")] = False,
 ) -> None:
     """Simulate factories, live the whole daily pipeline through them day by day (score, retrain,

@@ -102,3 +102,14 @@ def test_bench_prints_json_last(cli) -> None:
     assert figures["rows"] == 20000 and figures["accepted"] + figures["duplicate"] + figures["quarantined"] == 20000
     assert figures["ratio"] == pytest.approx(figures["rows_per_s"] / figures["duckdb_copy_rows_per_s"], rel=0.01)
     assert figures["duplicate"] == 20000 // 200  # the generator repeats 0.5 % of the rows
+
+
+def test_bench_workdir_is_made_or_refused(cli, tmp_path: Path) -> None:
+    # A missing scratch folder is made (it was a traceback from tempfile); a file is refused up front.
+    scratch = tmp_path / "scratch" / "deeper"
+    proc = cli("bench", "ingest", "--rows", "2000", "--repeat", "1", "--workdir", str(scratch))
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["rows"] == 2000
+    assert scratch.is_dir() and not any(scratch.iterdir())  # its temporary folder is gone again
+    (tmp_path / "a-file").write_text("x")
+    refused = cli("bench", "ingest", "--rows", "2000", "--workdir", str(tmp_path / "a-file"), ok=False)
+    assert refused.returncode == 2 and "is a file, not a folder" in refused.stderr
