@@ -11,6 +11,7 @@ import subprocess
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -18,7 +19,7 @@ from polars.testing import assert_frame_equal
 
 from analytics.config import FailureSettings
 from analytics.demo import build_factory
-from analytics.evaluation.failure_fleet import evaluate_failure_hub
+from analytics.evaluation.failure_fleet import Truth, evaluate_failure_hub, truth_bound, truth_state
 from analytics.features import build_features
 from analytics.models.anomaly.scoring import day_bounds
 from analytics.models.failure.predict import RISK_SCHEMA, latest_risk, predict_day, read_risk
@@ -130,12 +131,45 @@ def test_daily_risk_is_stored_explained_and_leak_free(hub: Hub) -> None:
 
 
 def test_fleet_evaluation_figures(fleet: Path) -> None:
-    figures = evaluate_failure_hub(Hub.open(data_dir=fleet), settings=SETTINGS)
+    truth = Truth.read(fleet.parent / "sim", [FACTORY, OTHER])
+    figures = evaluate_failure_hub(Hub.open(data_dir=fleet), settings=SETTINGS, truth=truth)
     for key in ("precision", "recall", "median_lead_h", "brier", "brier_baseline", "failures", "machine_days"):
         assert key in figures
     assert figures["failures"] >= 1 and figures["machine_days"] > 100
     assert 0 <= figures["recall"] <= 1 and figures["failures_warned"] <= figures["failures"]
     assert figures["brier_baseline"] > 0
+    # The bound knows more than the sensors show: no model reaches below it.
+    assert 0 <= figures["brier_bound"] <= figures["brier"]
+    assert 0 < figures["recall_days_bound"] <= 1
+
+
+def test_truth_bound_by_hand() -> None:
+    """Five daily decisions of one machine, times in the factory's zone (KST = UTC+9)."""
+    kst = ZoneInfo("Asia/Seoul")
+
+    def at(day: int, hour: int) -> datetime:
+        return datetime(2026, 1, day, hour, tzinfo=UTC)
+
+    truth = Truth(
+        degradations=pl.DataFrame(
+            {"factory_id": "f", "machine_id": "M", "mode": ["bearing_wear", "clogging", "overheating"],
+             "onset": [at(1, 0), at(5, 10), at(9, 0)], "visible_from": [at(1, 12), None, at(9, 12)], "end": [at(3, 0), at(6, 5), at(10, 0)]},
+        ),
+        preventive=pl.DataFrame({"factory_id": ["f"], "machine_id": ["M"], "start": [at(6, 5)]}),
+    )  # fmt: skip
+    decisions = [at(1, 23), at(2, 23), at(5, 23), at(7, 23), at(8, 23)]
+    daily = pl.DataFrame(
+        {"factory_id": "f", "machine_id": "M", "machine_type": "pump",
+         "window_end": [d.astimezone(kst) for d in decisions], "failure_within": [True, True, False, False, True]},
+    )  # fmt: skip
+    state = truth_state(daily, truth)
+    assert state.get_column("state").to_list() == ["visible", "visible", "hidden", "none", "none"]
+    assert state.get_column("mode").to_list() == ["bearing_wear", "bearing_wear", "clogging", None, None]
+    # Whole days to the maintenance of 01-06 05:00: 4 d 6 h, 3 d 6 h, 6 h; none after it (8).
+    assert state.get_column("days_to_pm").to_list() == [4, 3, 0, 8, 8]
+    # Visible rows exact, the hidden one alone in its group (rate 0, exact), the last two share a
+    # rate of 1/2: Brier (0.25 + 0.25) / 5. Two of the three failure-days show their degradation.
+    assert truth_bound(daily, truth) == {"brier_bound": pytest.approx(0.1), "recall_days_bound": pytest.approx(2 / 3, abs=1e-4)}
 
 
 def test_cli_train_and_predict(hub: Hub) -> None:

@@ -7,7 +7,7 @@ time_grouped_splits` over (factory, machine)): a test block's machines are score
 trained only on other machines' rows whose labels were known before the block began. From the
 out-of-fold hourly risks:
 
-The classifier learns the near-term hazard (failure within ``hazard_hours``, 24 h by default) and
+The classifier learns the near-term hazard (failure within ``hazard_hours``, 12 h by default) and
 the risk over the horizon is compounded from it, as the hub's daily prediction does.
 
 - **daily decisions**: each machine's last window of each day is the hub's answer to "will it fail
@@ -18,7 +18,10 @@ the risk over the horizon is compounded from it, as the hub's daily prediction d
   (the training base rate as a constant forecast); PR-AUC against the naive max-|z| score;
 - **failures**: ``recall`` is the share of failures in the test blocks *warned*, i.e. with an
   hourly risk ≥ 0.5 in the horizon before them; ``median_lead_h`` is the time from the first such
-  warning to the failure.
+  warning to the failure;
+- **bound** (simulations only, from their truth, never seen by the models): ``brier_bound`` and
+  ``recall_days_bound``, the figures of a forecaster that knows more than any sensor shows
+  (:func:`truth_bound`): how far the daily decisions could go on these rows at all.
 
 Only the hub's own data are used (features, events), so the command runs on any simulation (other
 seeds, factories) and on real hubs with recorded failures.
@@ -33,7 +36,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -49,7 +52,7 @@ from analytics.models.failure.risk import (
     time_grouped_splits,
     validate,
 )
-from analytics.models.failure.training import FailureModel, model_arrays, factory_frame, machines_by_type, type_sensors
+from analytics.models.failure.training import FailureModel, factory_frame, machines_by_type, model_arrays, type_sensors
 from analytics.store.hub import Hub
 from analytics.store.reader import FactoryReader
 
@@ -95,8 +98,10 @@ def evaluate_failure_hub(
     *,
     settings: FailureSettings | None = None,
     on_type: Callable[[str], None] | None = None,
+    truth: Truth | None = None,
 ) -> dict[str, Any]:
-    """Fleet figures of the failure models on the factories of ``hub`` (see the module doc)."""
+    """Fleet figures of the failure models on the factories of ``hub`` (see the module doc); the
+    ``truth`` of a simulation adds the bound of :func:`truth_bound`."""
     settings = settings or get_settings().failure
     started = time.perf_counter()
     factory_ids = factory_ids or [f.factory_id for f in hub.registry.factories()]
@@ -130,11 +135,12 @@ def evaluate_failure_hub(
     if not scored:
         raise NotEnoughFailuresError("no machine type had failures to learn from")
     rows = pl.concat(scored)
-    return {**fleet_figures(rows, pl.concat(events), horizons), "machine_types": len(types), "seconds": round(time.perf_counter() - started, 2)}
+    return {**fleet_figures(rows, pl.concat(events), horizons, truth), "machine_types": len(types), "seconds": round(time.perf_counter() - started, 2)}
 
 
-def fleet_figures(rows: pl.DataFrame, failures: pl.DataFrame, horizons: dict[str, float]) -> dict[str, Any]:
-    """Daily-decision and per-failure figures from out-of-fold hourly risks (see the module doc)."""
+def fleet_figures(rows: pl.DataFrame, failures: pl.DataFrame, horizons: dict[str, float], truth: Truth | None = None) -> dict[str, Any]:
+    """Daily-decision and per-failure figures from out-of-fold hourly risks (see the module doc);
+    with a simulation's ``truth``, also what the best forecast could reach (:func:`truth_bound`)."""
     daily = rows.sort("window_end").group_by("factory_id", "machine_id", pl.col("window_end").dt.date().alias("day"), maintain_order=True).last()
     y = daily.get_column("failure_within").cast(pl.Int32).to_numpy()
     p = daily.get_column("probability").to_numpy()
@@ -169,7 +175,74 @@ def fleet_figures(rows: pl.DataFrame, failures: pl.DataFrame, horizons: dict[str
         "failures_warned": warned,
         "recall": round(warned / tested.height, 4) if tested.height else None,
         "median_lead_h": round(statistics.median(leads), 1) if leads else None,
+        **(truth_bound(daily, truth) if truth is not None else {}),
         "reliability": figures["reliability"],
+    }
+
+
+class Truth(NamedTuple):
+    """A simulation's truth as the bound needs it: every degradation (factory_id, machine_id, mode,
+    onset, visible_from, end) and every preventive maintenance start (factory_id, machine_id, start)."""
+
+    degradations: pl.DataFrame
+    preventive: pl.DataFrame
+
+    @classmethod
+    def read(cls, sim_dir: Path, factory_ids: list[str]) -> Truth:
+        from analytics.simulate.output import read_truth
+
+        degradations = [read_truth(sim_dir, f, "degradations").select(pl.lit(f).alias("factory_id"), "machine_id", "mode", "onset", "visible_from", "end") for f in factory_ids]
+        maintenance = [read_truth(sim_dir, f, "maintenance").filter(pl.col("kind") == "preventive").select(pl.lit(f).alias("factory_id"), "machine_id", "start") for f in factory_ids]
+        return cls(pl.concat(degradations, how="vertical_relaxed"), pl.concat(maintenance, how="vertical_relaxed"))
+
+
+def truth_state(daily: pl.DataFrame, truth: Truth) -> pl.DataFrame:
+    """Per daily decision (``factory_id``, ``machine_id``, ``window_end``): ``state`` - ``visible``
+    (a degradation under way that the simulator shows in the sensors), ``hidden`` (one has begun
+    but does not show yet) or ``none`` - its ``mode``, and ``days_to_pm``: whole days to the next
+    preventive maintenance (which renews the machine), capped at 8."""
+    utc = pl.Datetime("us", "UTC")
+    decisions = daily.select("factory_id", "machine_id", pl.col("window_end").dt.convert_time_zone("UTC").cast(utc).alias("at")).with_row_index("_row")
+    degradations = truth.degradations.with_columns(pl.col("onset", "visible_from", "end").cast(utc))
+    under_way = (
+        decisions.join(degradations, on=["factory_id", "machine_id"])
+        .filter((pl.col("onset") <= pl.col("at")) & (pl.col("at") < pl.col("end")))
+        .select("_row", "mode", pl.when(pl.col("visible_from") <= pl.col("at")).then(pl.lit("visible")).otherwise(pl.lit("hidden")).alias("state"))
+        .unique("_row", keep="first")  # a machine's degradations follow one another
+    )
+    preventive = truth.preventive.select("factory_id", "machine_id", pl.col("start").cast(utc)).sort("start")
+    # Sorted by time within each machine (the whole frame is sorted by it), as the join needs.
+    next_pm = decisions.sort("at").join_asof(preventive, left_on="at", right_on="start", by=["factory_id", "machine_id"], strategy="forward", allow_exact_matches=False, check_sortedness=False)
+    days_to_pm = ((pl.col("start") - pl.col("at")).dt.total_seconds() // 86400).clip(upper_bound=8).fill_null(8).cast(pl.Int32)
+    return (
+        decisions.join(under_way, on="_row", how="left")
+        .join(next_pm.select("_row", days_to_pm.alias("days_to_pm")), on="_row", how="left")
+        .sort("_row")
+        .select(pl.col("state").fill_null("none"), "mode", "days_to_pm")
+    )
+
+
+def truth_bound(daily: pl.DataFrame, truth: Truth) -> dict[str, Any]:
+    """How far the daily decisions' figures could go, from the simulation's truth.
+
+    ``brier_bound``: the Brier score of a forecaster that knows more than any model of the hub:
+    exact on every machine-day whose degradation shows in the sensors, and elsewhere the rate of
+    the machine-days that share its factory, machine type, truth (no degradation, or one begun
+    unseen and its mode) and days to the next preventive maintenance - rates taken from the very
+    rows it is judged on.
+    A failure within the horizon of a machine-day where nothing shows comes from a degradation
+    that has not begun or not yet shows, which no sensor can tell, so a model's Brier score stays
+    above this. ``recall_days_bound``: the share of machine-days followed by a failure whose
+    degradation already shows (an alarm from sensors can catch no others)."""
+    y = daily.get_column("failure_within").cast(pl.Float64)
+    state = truth_state(daily, truth).with_columns(y.alias("y"), daily.get_column("factory_id"), daily.get_column("machine_type"))
+    visible = state.get_column("state") == "visible"
+    rate = pl.col("y").mean().over("factory_id", "machine_type", "state", "mode", "days_to_pm")
+    best = state.select(pl.when(pl.col("state") == "visible").then(pl.col("y")).otherwise(rate)).to_series()
+    positives = float(y.sum())
+    return {
+        "brier_bound": round(float(((best - y) ** 2).mean()), 5),
+        "recall_days_bound": round(float(y.filter(visible).sum()) / positives, 4) if positives else None,
     }
 
 
@@ -179,7 +252,7 @@ def evaluate_failure_simulation(sim_dir: Path | str, *, settings: FailureSetting
     from analytics.demo import build_factory
     from analytics.evaluation.fleet import FAR_FUTURE
     from analytics.features import build_features
-    from analytics.simulate.output import read_manifest
+    from analytics.simulate.output import TRUTH_DIR, read_manifest
 
     sim_dir = Path(sim_dir)
     manifest = read_manifest(sim_dir)
@@ -191,6 +264,7 @@ def evaluate_failure_simulation(sim_dir: Path | str, *, settings: FailureSetting
             build_features(hub, factory["factory_id"], window="1h")
             if on_step:
                 on_step(factory["factory_id"])
-        figures = evaluate_failure_hub(hub, [f["factory_id"] for f in manifest["factories"]], settings=settings, on_type=on_step)
+        factory_ids = [f["factory_id"] for f in manifest["factories"]]
+        figures = evaluate_failure_hub(hub, factory_ids, settings=settings, on_type=on_step, truth=Truth.read(sim_dir, factory_ids) if (sim_dir / TRUTH_DIR).is_dir() else None)
     return {**figures, "seconds": round(time.perf_counter() - started, 2), "simulation": manifest.get("config", {})}
 

@@ -121,7 +121,7 @@ def evaluate_hub(
     factories' readings and features."""
     from analytics.features import MACHINE_HEALTH, FeatureStore
     from analytics.models.anomaly.quality import detect_factory_faults, fault_mask
-    from analytics.simulate.output import TRUTH_DIR, read_manifest
+    from analytics.simulate.output import read_manifest, read_truth
     from analytics.store.reader import FactoryReader
 
     sim_dir = Path(sim_dir)
@@ -136,7 +136,7 @@ def evaluate_hub(
         machine = store.read(MACHINE_HEALTH, settings.window, "machine").collect()
         events = FactoryReader(hub, fid).events().collect()
         faults = detect_factory_faults(hub, fid)
-        truth = pl.read_csv(sim_dir / TRUTH_DIR / fid / "degradations.csv", try_parse_dates=True)
+        truth = read_truth(sim_dir, fid, "degradations")
         matrices = machine_matrices(sensor, machine, stats=settings.stats)
         for machine_id in sorted(factory["machines"]):
             matrix = matrices.get(machine_id)

@@ -181,13 +181,13 @@ def live_fleet(
     from analytics.models.anomaly.scoring import day_bounds, score_day
     from analytics.models.failure.predict import predict_day
     from analytics.models.failure.training import train_factory
-    from analytics.simulate.output import TRUTH_DIR, read_manifest
+    from analytics.simulate.output import read_manifest, read_truth
     from analytics.solutions.alerts import AlertBook
     from analytics.solutions.solve import read_health, solve_day
 
     sim_dir = Path(sim_dir)
     factories = [f["factory_id"] for f in read_manifest(sim_dir)["factories"]]
-    truth = {fid: pl.read_csv(sim_dir / TRUTH_DIR / fid / "degradations.csv", try_parse_dates=True) for fid in factories}
+    truth = {fid: read_truth(sim_dir, fid, "degradations") for fid in factories}
     zones = {fid: hub.registry.factory(fid).timezone for fid in factories}
     feedback = {"true_problem": 0, "false_alarm": 0}
     for i, day in enumerate(days):

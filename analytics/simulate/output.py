@@ -504,3 +504,16 @@ def write_source_note(out: Path, config: SimulationConfig, factories: list[dict]
 
 def read_manifest(out: Path) -> dict:
     return json.loads((Path(out) / MANIFEST).read_text(encoding="utf-8"))
+
+
+
+TRUTH_TABLES = ("degradations", "failures", "maintenance", "sensor_faults", "calendar")
+
+
+def read_truth(out: Path, factory_id: str, table: str) -> pl.DataFrame:
+    """One CSV table of a simulated factory's truth (``truth/<factory>/<table>.csv``, see
+    :data:`TRUTH_TABLES`): e.g. ``degradations`` (mode, onset, visible_from, null if it never
+    showed, end, outcome) or ``maintenance`` (kind, start, end); times in UTC."""
+    if table not in TRUTH_TABLES:
+        raise ValueError(f"no truth table {table!r} (one of {', '.join(TRUTH_TABLES)})")
+    return pl.read_csv(Path(out) / TRUTH_DIR / factory_id / f"{table}.csv", try_parse_dates=True)
