@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.metrics import brier_score_loss
 
-from analytics.models.failure.dataset import SENSOR_FEATURES, TREND_DAYS, add_labels, failure_features, feature_columns
+from analytics.models.failure.dataset import MODEL_SENSOR_FEATURES, SENSOR_FEATURES, TREND_DAYS, add_labels, failure_features, feature_columns
 from analytics.models.failure.risk import (
     FailureRiskClassifier,
     FailureTimeModel,
@@ -81,7 +81,13 @@ def test_failure_features_by_hand() -> None:
     # A sensor the model knows but the machine lacks is a column of nulls, not a missing column.
     wider = failure_features(_sensor_table(48, lambda h: 1.0), _machine_table(48), sensors=["temp", "vibration"])
     assert wider.get_column("vibration__level").null_count() == wider.height
-    assert "vibration__level" in feature_columns(wider) and "window_end" not in feature_columns(wider)
+    inputs = feature_columns(wider)
+    assert "vibration__z_7d" in inputs and "window_end" not in inputs
+    # The model learns from changes and offsets against each machine's own normal only: levels
+    # would tell the trees which machine a row is.
+    assert {c.split("__")[1] for c in inputs if "__" in c} == set(MODEL_SENSOR_FEATURES)
+    assert not {"temp__level", "temp__q90", "temp__spread", "vibration__level"} & set(inputs)
+    assert {"running_24h", "hours_since_maintenance", "hours_since_failure", "max_offset", "sensors_off"} <= set(inputs)
 
 
 def test_labels_censor_at_maintenance() -> None:
@@ -236,6 +242,12 @@ def test_explanations_add_up_and_speak() -> None:
     assert "5일간 하루 3 °C씩 상승" in first[0].text_ko
     # Nothing pushed the second row's risk up through a sensor: no invented reason.
     assert second == []
+    # A model without trend inputs still speaks of the trend: the words come from the table.
+    described = {"temp__trend": np.array([3.0, -1.0]), "temp__dev_28d": np.array([12.0, np.nan]), "temp__z_7d": np.array([2.5, 0.0])}
+    pushes = np.array([[0.6, 0.2, -0.1, -2.0], [0.0, 0.0, 0.1, -2.0]])  # temp__z_7d, vib__level, running_24h, bias
+    only_z = explain(pushes, features[:, [2, 3, 4]], columns[2:], units={"temp": "°C"}, described=described)
+    assert [r.sensor for r in only_z[0]] == ["temp", "vib"]
+    assert only_z[0][0].text_en.startswith("temp rising 3 °C/day over 5 days, +12 °C against its 28-day mean")
     en, ko = describe_sensor("flow", {"trend": -0.25, "dev_28d": None, "z_7d": None}, "m³/h")
     assert en == "flow falling 0.25 m³/h/day over 5 days" and "하락" in ko
     assert math.isfinite(first[1].share)

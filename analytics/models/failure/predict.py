@@ -30,7 +30,8 @@ import polars as pl
 from analytics.features import MACHINE_HEALTH, FeatureStore
 from analytics.models.anomaly.scoring import day_bounds
 from analytics.models.failure.dataset import failure_features
-from analytics.models.failure.risk import explain
+from analytics.models.failure.dataset import SEPARATOR
+from analytics.models.failure.risk import DESCRIBED_FEATURES, explain
 from analytics.models.failure.training import KIND, WINDOW, FailureModel, load_sensors, machines_by_type
 from analytics.schemas import validate_factory_id
 from analytics.store.dated import DatedTables
@@ -79,7 +80,9 @@ def score_frame(
         return pl.DataFrame(schema=RISK_SCHEMA)
     X = model.matrix(frame)
     near, probability = model.risk(X)
-    reasons = explain(model.classifier.contributions(X), X, model.columns, units=units, present=present)
+    # The words come from the table's own columns: the model may not take trends or levels in.
+    described = {c: frame.get_column(c).cast(pl.Float64).fill_null(np.nan).to_numpy() for c in frame.columns if SEPARATOR in c and c.split(SEPARATOR, 1)[1] in DESCRIBED_FEATURES}
+    reasons = explain(model.classifier.contributions(X), X, model.columns, units=units, present=present, described=described)
     n = frame.height
     nan = np.full(n, np.nan)
     tm = model.time_model

@@ -37,7 +37,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from sklearn.model_selection import GroupKFold, StratifiedKFold
 
 from analytics.errors import HubError
-from analytics.models.failure.dataset import TREND_DAYS, sensor_of
+from analytics.models.failure.dataset import SEPARATOR, TREND_DAYS, sensor_of
 
 log = logging.getLogger(__name__)
 
@@ -522,6 +522,16 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
+DESCRIBED_FEATURES = ("trend", "dev_28d", "z_7d")  # what describe_sensor reads
+
+
+def _finite(values: np.ndarray | None, row: int) -> float | None:
+    if values is None:
+        return None
+    value = values[row]
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
 def describe_sensor(sensor: str, values: Mapping[str, float | None], unit: str = "") -> tuple[str, str]:
     """A sensor's recent behaviour in words (English, Korean), from its failure features."""
     u = f" {unit}" if unit else ""
@@ -551,14 +561,18 @@ def explain(
     units: Mapping[str, str] | None = None,
     top: int = 3,
     present: Collection[str] | None = None,
+    described: Mapping[str, np.ndarray] | None = None,
 ) -> list[list[SensorReason]]:
     """The sensors that pushed each row's risk up the most, with their share of the positive push
     and their behaviour in words. ``contributions`` from :meth:`FailureRiskClassifier.contributions`
     (one column per feature plus the bias), ``features`` the same rows' feature values.
     ``present``: the sensors the machines have; a model that knows others (a pooled model, which
     learned every sharing factory's) never names those: the trees still give an absent sensor's
-    missing values a share, but a reason must be a sensor the factory has."""
+    missing values a share, but a reason must be a sensor the factory has. ``described``: per
+    column (``<sensor>__trend`` ...), the rows' values the words are made of, where the model does
+    not take them as inputs (:func:`describe_sensor`); by default the model's own features."""
     units = units or {}
+    source = described if described is not None else {c: features[:, j] for j, c in enumerate(columns)}
     contributions = np.asarray(contributions, dtype=np.float64)  # TreeSHAP's float32 shares would not add to 1
     sensors = sorted({s for c in columns if (s := sensor_of(c)) is not None and (present is None or s in present)})
     index = {s: [i for i, c in enumerate(columns) if sensor_of(c) == s] for s in sensors}
@@ -572,7 +586,7 @@ def explain(
         out = []
         for i in picks:
             sensor = sensors[i]
-            values = {columns[j].split("__", 1)[1]: (None if np.isnan(features[r, j]) else float(features[r, j])) for j in index[sensor]}
+            values = {f: _finite(source.get(f"{sensor}{SEPARATOR}{f}"), r) for f in DESCRIBED_FEATURES}
             en, ko = describe_sensor(sensor, values, units.get(sensor, ""))
             out.append(SensorReason(sensor, float(positive[i] / total) if total > 0 else 0.0, float(row[i]), en, ko))
         reasons.append(out)
