@@ -75,14 +75,17 @@ def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log pr
     )
 
 
-def _scratch_folder(folder: Path | None) -> Path | None:
-    """A ``--workdir`` is made when missing (its temporary folders go inside it); a file there is
-    refused before any work starts."""
-    if folder is None:
-        return None
+def _scratch_folder(ctx: typer.Context, folder: Path | None) -> Path | None:
+    """A ``--workdir`` is made when missing (its temporary folders go inside it); a file there, or
+    a folder that cannot be made, is refused before any work starts."""
+    if folder is None or ctx.resilient_parsing:  # shell completion parses options too: make nothing
+        return folder
     if folder.exists() and not folder.is_dir():
         raise typer.BadParameter(f"{folder} is a file, not a folder")
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot make {folder}: {exc.strerror or exc}") from exc
     return folder
 
 

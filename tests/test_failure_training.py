@@ -189,3 +189,25 @@ def test_cli_train_and_predict(hub: Hub) -> None:
     assert {m["model_id"] for m in last["machines"]} == {models[TYPE]["model_id"]}
     bad = run("predict", "--factory", "no-such-factory", "--date", "2026-10-05")
     assert bad.returncode != 0 and "no-such-factory" in bad.stderr
+
+
+def test_truth_tables_keep_their_types_when_empty(tmp_path: Path) -> None:
+    """A factory whose degradations never showed and that had no maintenance yet (a short run):
+    its truth's time columns must still be times, or the bound cannot compare them."""
+    from analytics.simulate.output import read_truth
+
+    folder = tmp_path / "truth" / "f"
+    folder.mkdir(parents=True)
+    (folder / "degradations.csv").write_text(
+        "machine_id,machine_type,mode,onset,visible_from,end,outcome,lead_running_hours,sensors\n"
+        "M,pump,clogging,2026-01-01T00:00:00Z,,2026-01-03T00:00:00Z,maintenance,50.0,flow:-\n"
+    )
+    (folder / "maintenance.csv").write_text("machine_id,kind,start,end,mode\n")
+    utc = pl.Datetime("us", "UTC")
+    degradations, maintenance = read_truth(tmp_path, "f", "degradations"), read_truth(tmp_path, "f", "maintenance")
+    assert degradations.schema["visible_from"] == utc and maintenance.schema["start"] == utc and maintenance.height == 0
+    daily = pl.DataFrame({"factory_id": "f", "machine_id": "M", "machine_type": "pump", "window_end": [datetime(2026, 1, 2, tzinfo=UTC)], "failure_within": [False]})
+    state = truth_state(daily, Truth.read(tmp_path, ["f"]))
+    assert state.row(0) == ("hidden", "clogging", 8)
+    with pytest.raises(ValueError, match="no truth table"):
+        read_truth(tmp_path, "f", "secrets")

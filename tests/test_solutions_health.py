@@ -257,6 +257,10 @@ def test_a_late_rise_says_its_hours_above_the_threshold() -> None:
     assert SETTINGS.rising_above_hours <= 4.0 and row["status"] == "warning"
     assert "anomaly alarm for 1 h, 4 h above the threshold" in row["reason_en"]
     assert "이상 감지 경보 1시간, 기준 초과 4시간" in row["reason_ko"]
+    # Compared as shown, in whole hours: 1.3 h above beside 1 alarmed hour adds nothing.
+    close = anomaly.with_columns(pl.lit(1.3).alias("above_hours"))
+    reason = assess(DAY, machines, close, risk, evidence, KnowledgeBase.load(), {}, SETTINGS).row(0, named=True)["reason_en"]
+    assert "anomaly alarm for 1 h, driven by" in reason and "above the threshold" not in reason
 
 
 def test_confirmed_problems_become_failure_labels(acme: Hub) -> None:

@@ -30,6 +30,7 @@ seeds, factories) and on real hubs with recorded failures.
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 import tempfile
 import time
@@ -175,7 +176,7 @@ def fleet_figures(rows: pl.DataFrame, failures: pl.DataFrame, horizons: dict[str
         "failures_warned": warned,
         "recall": round(warned / tested.height, 4) if tested.height else None,
         "median_lead_h": round(statistics.median(leads), 1) if leads else None,
-        **(truth_bound(daily, truth) if truth is not None else {}),
+        **(truth_bound(daily, truth, horizon_days=math.ceil(max(horizons.values(), default=168.0) / 24)) if truth is not None else {}),
         "reliability": figures["reliability"],
     }
 
@@ -196,11 +197,12 @@ class Truth(NamedTuple):
         return cls(pl.concat(degradations, how="vertical_relaxed"), pl.concat(maintenance, how="vertical_relaxed"))
 
 
-def truth_state(daily: pl.DataFrame, truth: Truth) -> pl.DataFrame:
+def truth_state(daily: pl.DataFrame, truth: Truth, *, horizon_days: int = 7) -> pl.DataFrame:
     """Per daily decision (``factory_id``, ``machine_id``, ``window_end``): ``state`` - ``visible``
     (a degradation under way that the simulator shows in the sensors), ``hidden`` (one has begun
     but does not show yet) or ``none`` - its ``mode``, and ``days_to_pm``: whole days to the next
-    preventive maintenance (which renews the machine), capped at 8."""
+    preventive maintenance (which renews the machine), capped one past the horizon (beyond it the
+    maintenance no longer decides anything)."""
     utc = pl.Datetime("us", "UTC")
     decisions = daily.select("factory_id", "machine_id", pl.col("window_end").dt.convert_time_zone("UTC").cast(utc).alias("at")).with_row_index("_row")
     degradations = truth.degradations.with_columns(pl.col("onset", "visible_from", "end").cast(utc))
@@ -208,12 +210,13 @@ def truth_state(daily: pl.DataFrame, truth: Truth) -> pl.DataFrame:
         decisions.join(degradations, on=["factory_id", "machine_id"])
         .filter((pl.col("onset") <= pl.col("at")) & (pl.col("at") < pl.col("end")))
         .select("_row", "mode", pl.when(pl.col("visible_from") <= pl.col("at")).then(pl.lit("visible")).otherwise(pl.lit("hidden")).alias("state"))
-        .unique("_row", keep="first")  # a machine's degradations follow one another
+        .unique("_row", keep="any")  # a machine's degradations follow one another: one at most
     )
     preventive = truth.preventive.select("factory_id", "machine_id", pl.col("start").cast(utc)).sort("start")
     # Sorted by time within each machine (the whole frame is sorted by it), as the join needs.
     next_pm = decisions.sort("at").join_asof(preventive, left_on="at", right_on="start", by=["factory_id", "machine_id"], strategy="forward", allow_exact_matches=False, check_sortedness=False)
-    days_to_pm = ((pl.col("start") - pl.col("at")).dt.total_seconds() // 86400).clip(upper_bound=8).fill_null(8).cast(pl.Int32)
+    cap = horizon_days + 1
+    days_to_pm = ((pl.col("start") - pl.col("at")).dt.total_seconds() // 86400).clip(upper_bound=cap).fill_null(cap).cast(pl.Int32)
     return (
         decisions.join(under_way, on="_row", how="left")
         .join(next_pm.select("_row", days_to_pm.alias("days_to_pm")), on="_row", how="left")
@@ -222,7 +225,7 @@ def truth_state(daily: pl.DataFrame, truth: Truth) -> pl.DataFrame:
     )
 
 
-def truth_bound(daily: pl.DataFrame, truth: Truth) -> dict[str, Any]:
+def truth_bound(daily: pl.DataFrame, truth: Truth, *, horizon_days: int = 7) -> dict[str, Any]:
     """How far the daily decisions' figures could go, from the simulation's truth.
 
     ``brier_bound``: the Brier score of a forecaster that knows more than any model of the hub:
@@ -231,11 +234,12 @@ def truth_bound(daily: pl.DataFrame, truth: Truth) -> dict[str, Any]:
     unseen and its mode) and days to the next preventive maintenance - rates taken from the very
     rows it is judged on.
     A failure within the horizon of a machine-day where nothing shows comes from a degradation
-    that has not begun or not yet shows, which no sensor can tell, so a model's Brier score stays
-    above this. ``recall_days_bound``: the share of machine-days followed by a failure whose
+    that has not begun or not yet shows, which no sensor can tell, so in practice a model's Brier
+    score stays above this (not a proof: a model also sees, e.g., the running share that this
+    grouping leaves out). ``recall_days_bound``: the share of machine-days followed by a failure whose
     degradation already shows (an alarm from sensors can catch no others)."""
     y = daily.get_column("failure_within").cast(pl.Float64)
-    state = truth_state(daily, truth).with_columns(y.alias("y"), daily.get_column("factory_id"), daily.get_column("machine_type"))
+    state = truth_state(daily, truth, horizon_days=horizon_days).with_columns(y.alias("y"), daily.get_column("factory_id"), daily.get_column("machine_type"))
     visible = state.get_column("state") == "visible"
     rate = pl.col("y").mean().over("factory_id", "machine_type", "state", "mode", "days_to_pm")
     best = state.select(pl.when(pl.col("state") == "visible").then(pl.col("y")).otherwise(rate)).to_series()
@@ -265,6 +269,6 @@ def evaluate_failure_simulation(sim_dir: Path | str, *, settings: FailureSetting
             if on_step:
                 on_step(factory["factory_id"])
         factory_ids = [f["factory_id"] for f in manifest["factories"]]
-        figures = evaluate_failure_hub(hub, factory_ids, settings=settings, on_type=on_step, truth=Truth.read(sim_dir, factory_ids) if (sim_dir / TRUTH_DIR).is_dir() else None)
+        figures = evaluate_failure_hub(hub, factory_ids, settings=settings, on_type=on_step, truth=Truth.read(sim_dir, factory_ids) if all((sim_dir / TRUTH_DIR / f).is_dir() for f in factory_ids) else None)
     return {**figures, "seconds": round(time.perf_counter() - started, 2), "simulation": manifest.get("config", {})}
 

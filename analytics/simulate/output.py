@@ -506,14 +506,25 @@ def read_manifest(out: Path) -> dict:
     return json.loads((Path(out) / MANIFEST).read_text(encoding="utf-8"))
 
 
-
-TRUTH_TABLES = ("degradations", "failures", "maintenance", "sensor_faults", "calendar")
+# The time columns of each truth table (UTC), typed when read: a table with no rows, or a column
+# with no value (a factory whose degradations never showed), would otherwise come back as text.
+TRUTH_TIMES: dict[str, tuple[str, ...]] = {
+    "degradations": ("onset", "visible_from", "end"),
+    "failures": ("failure_ts", "repaired_ts", "onset", "visible_from"),
+    "maintenance": ("start", "end"),
+    "sensor_faults": ("start", "end"),
+    "calendar": (),
+}
+TRUTH_TABLES = tuple(TRUTH_TIMES)
 
 
 def read_truth(out: Path, factory_id: str, table: str) -> pl.DataFrame:
     """One CSV table of a simulated factory's truth (``truth/<factory>/<table>.csv``, see
     :data:`TRUTH_TABLES`): e.g. ``degradations`` (mode, onset, visible_from, null if it never
     showed, end, outcome) or ``maintenance`` (kind, start, end); times in UTC."""
-    if table not in TRUTH_TABLES:
+    if table not in TRUTH_TIMES:
         raise ValueError(f"no truth table {table!r} (one of {', '.join(TRUTH_TABLES)})")
-    return pl.read_csv(Path(out) / TRUTH_DIR / factory_id / f"{table}.csv", try_parse_dates=True)
+    overrides: dict[str, pl.DataType] = {c: pl.Datetime("us", "UTC") for c in TRUTH_TIMES[table]}
+    if table == "calendar":
+        overrides["date"] = pl.Date()
+    return pl.read_csv(Path(out) / TRUTH_DIR / factory_id / f"{table}.csv", schema_overrides=overrides)

@@ -380,14 +380,14 @@ def _reasons(row: dict[str, Any], evidence: list[Evidence], best: Match | None, 
         drivers = ", ".join(row["drivers"][:3]) or "-"
         # A warning can come from hours above the threshold the persistence rule has not yet
         # alarmed (a rise late in the day): say them, so the status is explained.
-        above = row.get("above_hours") or 0.0
+        above = round(row.get("above_hours") or 0.0)  # compared as shown: whole hours
         if ko:
             streak = f" ({row['alarm_days']}일 연속)" if row["alarm_days"] > 1 else ""
-            extra = f", 기준 초과 {above:.0f}시간" if above > row["alarm_hours"] else ""
+            extra = f", 기준 초과 {above}시간" if above > round(row["alarm_hours"]) else ""
             parts.append(f"이상 감지 경보 {row['alarm_hours']:.0f}시간{streak}{extra}, 주요 센서: {drivers}")
         else:
             streak = f" ({row['alarm_days']} days running)" if row["alarm_days"] > 1 else ""
-            extra = f", {above:.0f} h above the threshold" if above > row["alarm_hours"] else ""
+            extra = f", {above} h above the threshold" if above > round(row["alarm_hours"]) else ""
             parts.append(f"anomaly alarm for {row['alarm_hours']:.0f} h{streak}{extra}, driven by {drivers}")
     elif row.get("above_hours"):
         drivers = ", ".join(row["drivers"][:3]) or "-"

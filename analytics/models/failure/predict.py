@@ -29,8 +29,7 @@ import polars as pl
 
 from analytics.features import MACHINE_HEALTH, FeatureStore
 from analytics.models.anomaly.scoring import day_bounds
-from analytics.models.failure.dataset import failure_features
-from analytics.models.failure.dataset import SEPARATOR
+from analytics.models.failure.dataset import SEPARATOR, failure_features
 from analytics.models.failure.risk import DESCRIBED_FEATURES, explain
 from analytics.models.failure.training import KIND, WINDOW, FailureModel, load_sensors, machines_by_type
 from analytics.schemas import validate_factory_id
