@@ -211,3 +211,18 @@ def test_truth_tables_keep_their_types_when_empty(tmp_path: Path) -> None:
     assert state.row(0) == ("hidden", "clogging", 8)
     with pytest.raises(ValueError, match="no truth table"):
         read_truth(tmp_path, "f", "secrets")
+
+
+def test_daily_decisions_are_the_last_window_of_each_local_day() -> None:
+    from analytics.evaluation.failure_fleet import daily_decisions
+
+    ends = [datetime(2026, 1, 1, h, tzinfo=UTC) for h in (14, 15, 16)]  # 23:00, 24:00, 01:00 in Seoul
+    rows = pl.DataFrame({"factory_id": ["seoul"] * 3 + ["utc"] * 3, "machine_id": "M", "window_end": ends * 2, "probability": [0.1, 0.2, 0.3] * 2})
+    daily = daily_decisions(rows, {"seoul": "Asia/Seoul"}).sort("factory_id", "day")
+    # Seoul: the window 23:00-24:00 closes 1 January, the one from midnight opens 2 January; the
+    # factory without a zone is judged on UTC days: all three windows are 1 January's.
+    assert daily.select("factory_id", "day", "window_end").rows() == [
+        ("seoul", date(2026, 1, 1), ends[1]),
+        ("seoul", date(2026, 1, 2), ends[2]),
+        ("utc", date(2026, 1, 1), ends[2]),
+    ]

@@ -10,7 +10,7 @@ out-of-fold hourly risks:
 The classifier learns the near-term hazard (failure within ``hazard_hours``, 12 h by default) and
 the risk over the horizon is compounded from it, as the hub's daily prediction does.
 
-- **daily decisions**: each machine's last window of each day is the hub's answer to "will it fail
+- **daily decisions**: each machine's last window of each local day is the hub's answer to "will it fail
   within the horizon?" (alarm at calibrated probability ≥ 0.5). ``precision``: the share of alarmed
   machine-days followed by a failure within the horizon; ``recall_days``: the share of machine-days
   followed by a failure that were alarmed (bounded well below 1 for failures whose degradation
@@ -34,7 +34,7 @@ import math
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -136,13 +136,30 @@ def evaluate_failure_hub(
     if not scored:
         raise NotEnoughFailuresError("no machine type had failures to learn from")
     rows = pl.concat(scored)
-    return {**fleet_figures(rows, pl.concat(events), horizons, truth), "machine_types": len(types), "seconds": round(time.perf_counter() - started, 2)}
+    timezones = {fid: hub.registry.factory(fid).timezone for fid in factory_ids}
+    return {**fleet_figures(rows, pl.concat(events), horizons, truth, timezones), "machine_types": len(types), "seconds": round(time.perf_counter() - started, 2)}
 
 
-def fleet_figures(rows: pl.DataFrame, failures: pl.DataFrame, horizons: dict[str, float], truth: Truth | None = None) -> dict[str, Any]:
-    """Daily-decision and per-failure figures from out-of-fold hourly risks (see the module doc);
-    with a simulation's ``truth``, also what the best forecast could reach (:func:`truth_bound`)."""
-    daily = rows.sort("window_end").group_by("factory_id", "machine_id", pl.col("window_end").dt.date().alias("day"), maintain_order=True).last()
+def daily_decisions(rows: pl.DataFrame, timezones: Mapping[str, str] | None = None) -> pl.DataFrame:
+    """Each machine's last hourly row of each of its factory's local days (``timezones``: IANA
+    zone per factory, UTC where not given): the risk the morning report shows for the day before.
+    A window belongs to the day it starts in (the one ending at midnight closes the day)."""
+    timezones = timezones or {}
+    parts = [
+        part.with_columns((pl.col("window_end") - pl.duration(microseconds=1)).dt.convert_time_zone(timezones.get(factory_id, "UTC")).dt.date().alias("day"))
+        for (factory_id,), part in rows.partition_by("factory_id", as_dict=True).items()
+    ]
+    stamped = pl.concat(parts) if parts else rows.with_columns(pl.lit(None, pl.Date).alias("day"))
+    return stamped.sort("window_end").group_by("factory_id", "machine_id", "day", maintain_order=True).last()
+
+
+def fleet_figures(
+    rows: pl.DataFrame, failures: pl.DataFrame, horizons: dict[str, float], truth: Truth | None = None, timezones: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Daily-decision (:func:`daily_decisions`) and per-failure figures from out-of-fold hourly
+    risks (see the module doc); with a simulation's ``truth``, also what the best forecast could
+    reach (:func:`truth_bound`)."""
+    daily = daily_decisions(rows, timezones)
     y = daily.get_column("failure_within").cast(pl.Int32).to_numpy()
     p = daily.get_column("probability").to_numpy()
     figures = classification_figures(y, p, daily.get_column("baseline").to_numpy(), daily.get_column("naive").to_numpy(), threshold=THRESHOLD)
