@@ -24,8 +24,8 @@ from upath import UPath
 from analytics.store.storage import uri, write_text_atomic
 
 CURRENT = "_current.json"
-LEFTOVER_GRACE_S = 3600.0
-DIRECT_RANGE_DAYS = 400  # reads of at most this many dates open their pointers without listing  # a file no pointer names is removed once this old (see DatedTables.write)
+LEFTOVER_GRACE_S = 3600.0  # a file no pointer names is removed once this old (see DatedTables.write)
+DIRECT_RANGE_DAYS = 400  # reads of at most this many dates open their pointers without listing
 
 
 class DatedTables:
