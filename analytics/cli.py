@@ -714,6 +714,16 @@ def _eval_failure_simulator(data: Path) -> None:
     table.add_row("median warning lead (h)", str(f["median_lead_h"]), "")
     table.caption = f"{f['seconds']} s"
     err.print(table)
+    def short(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    types = Table("type", "days", "warned", "ROC (max |z|)", "PR-AUC (max |z|)", "Brier (base)", "precision", title="daily decisions by machine type")
+    for machine_type, t in f["by_machine_type"].items():
+        types.add_row(
+            escape(machine_type), str(t["machine_days"]), f"{t['failures_warned']} of {t['failures']}", f"{short(t['roc_auc'])} ({short(t['roc_auc_naive'])})",
+            f"{short(t['pr_auc'])} ({short(t['pr_auc_naive'])})", f"{short(t['brier'])} ({short(t['brier_baseline'])})", short(t["precision"]),
+        )  # fmt: skip
+    err.print(types)
     print(json.dumps(figures))
 
 

@@ -19,6 +19,8 @@ the risk over the horizon is compounded from it, as the hub's daily prediction d
 - **failures**: ``recall`` is the share of failures in the test blocks *warned*, i.e. with an
   hourly risk ≥ 0.5 in the horizon before them; ``median_lead_h`` is the time from the first such
   warning to the failure;
+- **per machine type** (``by_machine_type``): the daily-decision figures and failures warned of
+  each type, where one type's weak ranking would hide in the fleet's;
 - **bound** (simulations only, from their truth, never seen by the models): ``brier_bound`` and
   ``recall_days_bound``, the figures of a forecaster that knows more than any sensor shows
   (:func:`truth_bound`): how far the daily decisions could go on these rows at all.
@@ -174,15 +176,16 @@ def fleet_figures(
     tested = failures.join(span, on=["factory_id", "machine_id"]).filter((pl.col("ts") > pl.col("t0")) & (pl.col("ts") <= pl.col("t1")))
     alarms = rows.filter(pl.col("probability") >= THRESHOLD).select("factory_id", "machine_id", "window_end")
     leads: list[float] = []
-    warned = 0
+    warned_types: list[str] = []
     for f in tested.iter_rows(named=True):
         ahead = timedelta(hours=horizons.get(f["machine_type"], 168.0))
         hits = alarms.filter(
             (pl.col("factory_id") == f["factory_id"]) & (pl.col("machine_id") == f["machine_id"]) & (pl.col("window_end") <= f["ts"]) & (pl.col("window_end") > f["ts"] - ahead)
         )
         if hits.height:
-            warned += 1
+            warned_types.append(f["machine_type"])
             leads.append((f["ts"] - hits.get_column("window_end").min()).total_seconds() / 3600)
+    warned = len(warned_types)
     return {
         "benchmark": "simulator",
         "machines": span.height,
@@ -194,8 +197,29 @@ def fleet_figures(
         "recall": round(warned / tested.height, 4) if tested.height else None,
         "median_lead_h": round(statistics.median(leads), 1) if leads else None,
         **(truth_bound(daily, truth, horizon_days=math.ceil(max(horizons.values(), default=168.0) / 24)) if truth is not None else {}),
+        "by_machine_type": by_machine_type(daily, tested.get_column("machine_type").to_list(), warned_types),
         "reliability": figures["reliability"],
     }
+
+
+BY_TYPE_FIGURES = ("positives", "brier", "brier_baseline", "roc_auc", "roc_auc_naive", "pr_auc", "pr_auc_naive", "precision")
+
+
+def by_machine_type(daily: pl.DataFrame, failure_types: list[str], warned_types: list[str]) -> dict[str, dict[str, Any]]:
+    """The daily-decision figures of each machine type (:func:`classification_figures` of its
+    machine-days) with its failures and failures warned (the type of each tested failure, and of
+    each warned one): where the models rank and where they do not."""
+    out: dict[str, dict[str, Any]] = {}
+    for (machine_type,), part in sorted(daily.partition_by("machine_type", as_dict=True).items()):
+        y = part.get_column("failure_within").cast(pl.Int32).to_numpy()
+        figures = classification_figures(y, part.get_column("probability").to_numpy(), part.get_column("baseline").to_numpy(), part.get_column("naive").to_numpy(), threshold=THRESHOLD)
+        out[machine_type] = {
+            "machine_days": part.height,
+            **{k: figures[k] for k in BY_TYPE_FIGURES},
+            "failures": failure_types.count(machine_type),
+            "failures_warned": warned_types.count(machine_type),
+        }
+    return out
 
 
 class Truth(NamedTuple):
