@@ -271,7 +271,8 @@ def tally_figures(tally: Tally) -> dict[str, Any]:
     pr_auc, roc_auc = _ranking(tally.hist) if both else (None, None)
     pr_naive, roc_naive = _ranking(tally.naive_hist) if both else (None, None)
     brier, brier_base = tally.brier / n, tally.brier_base / n
-    (alarms, hits), (naive_alarms, naive_hits) = tally.alarms
+    # Python floats: NumPy rounds halves of its own floats differently from round() on the exact rows.
+    (alarms, hits), (naive_alarms, naive_hits) = tally.alarms.tolist()
     count, sum_p, sum_y = tally.reliability
     figures: dict[str, Any] = {
         "rows": n,
