@@ -31,6 +31,7 @@ from analytics.store.hub import Hub
 if TYPE_CHECKING:  # the simulator pulls in SciPy: import it only for the commands that use it
     from distributed import Client
 
+    from analytics.models.failure.pooled import PooledResult
     from analytics.pipeline.scheduled import FactoryRun
     from analytics.simulate.plans import SimulationConfig
 
@@ -825,6 +826,22 @@ def train(
     print(json.dumps({"factory": factory, "models": {r.machine_type: {"status": r.status, "recipe": r.recipe, "model_id": r.model_id} for r in results}}))
 
 
+def _print_pooled(results: list[PooledResult], title: str | None = None) -> None:
+    """What each pooled training did (``train-pooled``, and the daily run's refresh)."""
+    table = Table("machine type", "status", "factories", "rows", "failures", "Brier (base rate)", "PR-AUC (naive)", "why", "seconds", title=title)
+    for r in results:
+        m = r.metrics
+        table.add_row(
+            r.machine_type, r.status, str(r.factories), str(r.training.get("rows", "-")), str(r.training.get("failures", "-")),
+            f"{m.get('brier')} ({m.get('brier_baseline')})" if m else "-", f"{m.get('pr_auc')} ({m.get('pr_auc_naive')})" if m else "-",
+            escape(r.reason), f"{r.seconds:.1f}",
+        )  # fmt: skip
+    err.print(table)
+    for r in results:
+        for left_out in r.unavailable:
+            err.print(f"{r.machine_type}: rows of {left_out.factory_id} left out: {left_out.error}", markup=False, highlight=False)
+
+
 @app.command("train-pooled")
 def train_pooled_command(
     machine_type: Annotated[list[str], typer.Option("--type", help="Machine type(s) to train the hub's pooled model of.")],
@@ -853,18 +870,7 @@ def train_pooled_command(
         for kind in machine_type:
             results.append(train_pooled(hub, kind, until=cutoff, client=client))
             bar.advance(task)
-    table = Table("machine type", "status", "factories", "rows", "failures", "Brier (base rate)", "PR-AUC (naive)", "why", "seconds")
-    for r in results:
-        m = r.metrics
-        table.add_row(
-            r.machine_type, r.status, str(r.factories), str(r.training.get("rows", "-")), str(r.training.get("failures", "-")),
-            f"{m.get('brier')} ({m.get('brier_baseline')})" if m else "-", f"{m.get('pr_auc')} ({m.get('pr_auc_naive')})" if m else "-",
-            escape(r.reason), f"{r.seconds:.1f}",
-        )  # fmt: skip
-    err.print(table)
-    for r in results:
-        for left_out in r.unavailable:
-            err.print(f"{r.machine_type}: rows of {left_out.factory_id} left out: {left_out.error}", markup=False, highlight=False)
+    _print_pooled(results)
     print(json.dumps({"models": {r.machine_type: {"status": r.status, "model_id": r.model_id, "brier": r.metrics.get("brier"), "brier_baseline": r.metrics.get("brier_baseline")} for r in results}}))
 
 
@@ -1409,7 +1415,10 @@ def _run_daily_with_progress(
             failures[stage] += status == "failed"
             bar.update(tasks[stage], advance=1, failed=f"[red]{failures[stage]} failed[/]" if failures[stage] else "")
 
-        return run_daily(hub, _one_date(day), ids, send=send, out_dir=out, force=force, workers=workers, client=client, on_stage=on_stage)
+        return run_daily(
+            hub, _one_date(day), ids, send=send, out_dir=out, force=force, workers=workers, client=client, on_stage=on_stage,
+            on_pooled=lambda trained: _print_pooled(trained, title="pooled failure models trained after the factory-days"),
+        )  # fmt: skip
 
 
 def _print_daily_summary(run_id: str, results: list[FactoryRun]) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics.config import FailureSettings
-from analytics.models.failure.pooled import RECIPE, Selection, Tally, tally_figures, train_pooled, validation_splits
+from analytics.models.failure.pooled import RECIPE, Selection, Tally, learned_from, pooled_due, refresh_pooled, tally_figures, train_pooled, validation_splits
 from analytics.models.failure.predict import POOLED_NOTE, predict_day
 from analytics.models.failure.risk import classification_figures, platt, platt_from_counts
 from analytics.models.failure.training import KIND
@@ -149,6 +149,33 @@ def test_a_pooled_model_is_trained_carded_promoted_and_used_by_a_sharing_factory
     assert predict_day(fleet, POOLED_FACTORIES[1], day).filter(pl.col("machine_type") == PUMP).height > 0
     fleet.registry.set_model_sharing(POOLED_FACTORIES[1], False)
     assert predict_day(fleet, POOLED_FACTORIES[1], day).filter(pl.col("machine_type") == PUMP).height == 0
+
+
+def test_pooled_models_are_refreshed_when_due_and_retired_when_a_factory_stops_sharing(fleet: Hub) -> None:
+    store = ModelStore.pooled(fleet)
+    trained = {r.machine_type: r for r in refresh_pooled(fleet, UNTIL, settings=SETTINGS)}
+    assert trained[PUMP].status == "promoted", trained[PUMP].reason
+    model_id = trained[PUMP].model_id
+    # The hub knows which factories it learned from; the cards (what tenants see) do not say.
+    assert learned_from(store, PUMP, model_id) == set(POOLED_FACTORIES)
+    assert all(f not in str(store.cards(KIND)) for f in POOLED_FACTORIES)
+    # Nothing is due the same day, and a week later the model is due for its age.
+    assert pooled_due(fleet, PUMP, UNTIL, SETTINGS) is None
+    assert PUMP not in {r.machine_type for r in refresh_pooled(fleet, UNTIL, settings=SETTINGS)}
+    assert pooled_due(fleet, PUMP, UNTIL + timedelta(days=SETTINGS.retrain_days), SETTINGS) == f"the pooled model is {SETTINGS.retrain_days} days old"
+
+    # A factory it learned from stops sharing: due at once. The two left are too few to validate a
+    # model on (see the test below), so the old model is retired: it serves no one any more.
+    fleet.registry.set_model_sharing(POOLED_FACTORIES[1], False)
+    assert pooled_due(fleet, PUMP, UNTIL, SETTINGS) == "1 of the factories it learned from no longer share"
+    again = {r.machine_type: r for r in refresh_pooled(fleet, UNTIL, settings=SETTINGS)}
+    assert again[PUMP].status == "no_model" and again[PUMP].reason.endswith("the previous pooled model is retired")
+    assert store.champion(KIND, PUMP) is None and store.retired(KIND, PUMP)
+    day = date(2026, 10, 6)
+    assert predict_day(fleet, POOLED_FACTORIES[0], day).filter(pl.col("machine_type") == PUMP).height == 0
+    # The attempt is remembered: the same pool is not tried again every day.
+    assert pooled_due(fleet, PUMP, UNTIL + timedelta(days=1), SETTINGS) is None
+    assert pooled_due(fleet, PUMP, UNTIL + timedelta(days=SETTINGS.retrain_days), SETTINGS) == "no pooled model yet"
 
 
 def test_no_pooled_model_from_a_single_sharing_factory(fleet: Hub) -> None:

@@ -8,7 +8,9 @@ bad file, a model error, a refused e-mail) is recorded with the stage and the ca
 stops the other factories; within a factory, a bad inbox file does not keep the day's other data
 from being analysed and reported, and the report goes out even when an analysis stage failed (it
 then says the day was not analysed). Every stage is idempotent, so running the same date again
-adds no data, no alerts and no e-mails (the sent record; ``force`` resends).
+adds no data, no alerts and no e-mails (the sent record; ``force`` resends). After the
+factory-days the hub's pooled failure models that are due are trained again (weekly, or at once
+when a factory they learned from stops sharing).
 
 Each run is one row of the run record (:class:`~analytics.pipeline.runs.RunLog`), each factory-day
 one row under it with its status, first failing stage, errors, per-stage seconds and counts —
@@ -29,12 +31,15 @@ from zoneinfo import ZoneInfo
 from upath import UPath
 
 from analytics.errors import HubError, StageError
+from analytics.models.anomaly.scoring import day_bounds
 from analytics.pipeline.daily import STAGES, process_day
 from analytics.pipeline.runs import RunLog
 from analytics.store.hub import Hub
 
 if TYPE_CHECKING:
     from distributed import Client
+
+    from analytics.models.failure.pooled import PooledResult
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +239,8 @@ def run_daily(
     client: Client | None = None,
     on_stage: StageCallback | None = None,
     on_factory: Callable[[FactoryRun], None] | None = None,
+    pooled: bool = True,
+    on_pooled: Callable[[list[PooledResult]], None] | None = None,
 ) -> tuple[str, list[FactoryRun]]:
     """The daily run over ``factories`` (default: every registered one, in id order) for ``day``
     (default: each factory's own yesterday at ``now``). Returns the run's id and each factory's
@@ -242,7 +249,11 @@ def run_daily(
     Where the factory-days run: on the Dask cluster of ``client`` when given (one task each, see
     :mod:`analytics.pipeline.cluster`); else, with ``workers`` above one, on a local Dask cluster
     of that many worker processes; else one after another in this process. The work and its
-    results are the same in all three."""
+    results are the same in all three.
+
+    After the factory-days, with ``pooled``, the hub's pooled failure models that are due are
+    trained on the same cluster (:func:`~analytics.models.failure.pooled.refresh_pooled`, on data
+    up to the latest day's end; ``on_pooled`` gets what each training did)."""
     from analytics.schemas import validate_factory_id
 
     ids = [validate_factory_id(f) for f in factories] if factories else [f.factory_id for f in hub.registry.factories()]
@@ -267,19 +278,32 @@ def run_daily(
         if on_factory is not None:
             on_factory(result)
 
+    def refresh(on: Client | None) -> None:
+        if not pooled or not days:
+            return
+        from analytics.models.failure.pooled import refresh_pooled
+
+        until = max(day_bounds(d, hub.registry.factory(f).timezone)[1] for f, d in days.items())
+        trained = refresh_pooled(hub, until, client=on)
+        if on_pooled is not None and trained:
+            on_pooled(trained)
+
     try:
         if client is not None:
             for result in _on_cluster(client, hub, run_id, days, options):
                 record(result)
+            refresh(client)
         elif distributed:
             from analytics.pipeline.cluster import dask_client
 
             with dask_client(workers=workers, dashboard_address=":0") as local:
                 for result in _on_cluster(local, hub, run_id, days, options):
                     record(result)
+                refresh(local)
         else:
             for factory_id in ids:
                 record(_guarded(hub, factory_id, days[factory_id], options, on_stage))
+            refresh(None)
     finally:
         runs.finish(run_id)  # an interrupted run is closed with what it recorded
     return run_id, [results[f] for f in ids if f in results]

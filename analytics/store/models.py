@@ -10,7 +10,8 @@ crash leaves at most an orphaned model file that no card points to.
 Failure models are kept per machine type (the ``machine`` key is the type) and have a
 *champion*: ``champion.json`` beside them names the model in use, and changes only by
 :meth:`ModelStore.promote`, after the training run compared the challenger with the champion's
-recipe on the same validation (:mod:`analytics.models.failure.training`). Pooled models, trained
+recipe on the same validation (:mod:`analytics.models.failure.training`), or is withdrawn by
+:meth:`ModelStore.retire`. Pooled models, trained
 on every factory that allows it, live in the same layout under ``<storage>/pooled/models/``: a
 pooled store holds models and their aggregate figures only, never a factory's data.
 
@@ -35,6 +36,8 @@ from analytics.store.storage import write_bytes_atomic, write_text_atomic
 KINDS = ("anomaly", "failure")
 POOLED = "pooled"
 """The owner named on a pooled model's card (not a factory id: factory ids have no such form)."""
+PRIVATE_SUFFIX = ".private.json"
+"""Notes the hub keeps beside models for itself (:meth:`ModelStore.write_private`), not cards."""
 
 
 class ModelStore:
@@ -86,12 +89,16 @@ class ModelStore:
             return joblib.load(handle)
 
     # --- champion ----------------------------------------------------------------------------
-    def champion(self, kind: str, machine_id: str) -> dict[str, Any] | None:
-        """The card of the model in use for ``(kind, machine)``, or None before any promotion."""
+    def _pointer(self, kind: str, machine_id: str) -> dict[str, Any] | None:
         path = self._dir(kind, machine_id) / "champion.json"
-        if not path.is_file():
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    def champion(self, kind: str, machine_id: str) -> dict[str, Any] | None:
+        """The card of the model in use for ``(kind, machine)``, or None before any promotion and
+        after :meth:`retire`."""
+        pointer = self._pointer(kind, machine_id)
+        if pointer is None or pointer["model_id"] is None:
             return None
-        pointer = json.loads(path.read_text(encoding="utf-8"))
         card_path = self._dir(kind, machine_id) / f"{pointer['model_id']}.json"
         return {**json.loads(card_path.read_text(encoding="utf-8")), "promoted_at": pointer["promoted_at"], "promotion": pointer["reason"]}
 
@@ -101,13 +108,45 @@ class ModelStore:
         folder = self._dir(kind, machine_id)
         if not (folder / f"{model_id}.json").is_file():
             raise ValueError(f"no stored {kind} model {model_id!r} for {machine_id}")
-        path = folder / "champion.json"
-        history = []
-        if path.is_file():
-            old = json.loads(path.read_text(encoding="utf-8"))
-            history = [*old.get("history", []), {k: old[k] for k in ("model_id", "promoted_at", "reason")}][-50:]
+        self._point(kind, machine_id, model_id, reason)
+
+    def retire(self, kind: str, machine_id: str, reason: str) -> None:
+        """Stop using any model of ``(kind, machine)``: no champion, and :meth:`retired` says so
+        (the stored models stay, for the record), until a new model is promoted."""
+        self._point(kind, machine_id, None, reason)
+
+    def retired(self, kind: str, machine_id: str) -> bool:
+        pointer = self._pointer(kind, machine_id)
+        return pointer is not None and pointer["model_id"] is None
+
+    def _point(self, kind: str, machine_id: str, model_id: str | None, reason: str) -> None:
+        """Write the champion pointer (atomically), the previous one kept in its history."""
+        folder = self._dir(kind, machine_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        old = self._pointer(kind, machine_id)
+        history = [*old.get("history", []), {k: old[k] for k in ("model_id", "promoted_at", "reason")}][-50:] if old else []
         pointer = {"model_id": model_id, "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"), "reason": reason, "history": history}
-        write_text_atomic(path, json.dumps(pointer, indent=1))
+        write_text_atomic(folder / "champion.json", json.dumps(pointer, indent=1))
+
+    # --- the hub's own notes beside the models (never on a card, which tenants see) ----------
+    def write_private(self, kind: str, machine_id: str, name: str, content: dict[str, Any]) -> None:
+        """Store a note only the hub reads (e.g. which factories a pooled model learned from)."""
+        if not name.isalnum():
+            raise ValueError(f"note name must be alphanumeric, got {name!r}")
+        folder = self._dir(kind, machine_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(folder / f"{name}{PRIVATE_SUFFIX}", json.dumps(content, default=str))
+
+    def read_private(self, kind: str, machine_id: str, name: str) -> dict[str, Any] | None:
+        if not name.isalnum():
+            raise ValueError(f"note name must be alphanumeric, got {name!r}")
+        path = self._dir(kind, machine_id) / f"{name}{PRIVATE_SUFFIX}"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    def machine_ids(self, kind: str) -> list[str]:
+        """Machines (machine types, for failure models) with stored models or a pointer."""
+        base = self.root / kind
+        return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 
     def cards(self, kind: str, machine_id: str | None = None) -> list[dict[str, Any]]:
         """Cards of the stored models (one machine's, or every machine's), oldest fit first."""
@@ -116,6 +155,6 @@ class ModelStore:
         cards = []
         for folder in folders:
             for path in folder.glob("*.json") if folder.is_dir() else []:
-                if path.name != "champion.json":
+                if path.name != "champion.json" and not path.name.endswith(PRIVATE_SUFFIX):
                     cards.append(json.loads(path.read_text(encoding="utf-8")))
         return sorted(cards, key=lambda c: (c.get("fitted_until", ""), c.get("fitted_at", "")))

@@ -40,7 +40,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import numpy as np
@@ -454,7 +454,7 @@ class DaskTrainer:
 @dataclass
 class PooledResult:
     machine_type: str
-    status: str  # "promoted" or "no_model"
+    status: str  # "promoted", "no_model" or, from refresh_pooled, "failed"
     model_id: str | None = None
     reason: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -619,6 +619,10 @@ def train_pooled(
         },
     )  # fmt: skip
     store.save(KIND, machine_type, model_id, model, card)
+    # Which factories it learned from, for the hub alone (the card only counts them): a model
+    # stops serving once one of them no longer shares (refresh_pooled).
+    left_out = {u.factory_id for u in result.unavailable}
+    store.write_private(KIND, machine_type, model_id, {"factories": [f for f in factories if f not in left_out]})
     previous = store.champion(KIND, machine_type)
     reason = (
         f"first pooled model: Brier {metrics['brier']} against {metrics['brier_baseline']} for the base rate"
@@ -631,4 +635,77 @@ def train_pooled(
     return result
 
 
-__all__ = ["DaskTrainer", "LocalTrainer", "Part", "PooledResult", "Selection", "Tally", "tally_figures", "train_pooled", "validation_splits"]
+def sharing_owners(hub: Hub, machine_type: str) -> list[str]:
+    """The sharing factories that have machines of ``machine_type``, in id order."""
+    return [f for f in hub.registry.sharing_factories() if machines_by_type(hub, f).get(machine_type)]
+
+
+def learned_from(store: ModelStore, machine_type: str, model_id: str) -> set[str] | None:
+    """The factories a pooled model learned from (None for a model saved before this was kept)."""
+    note = store.read_private(KIND, machine_type, model_id)
+    return set(note["factories"]) if note is not None else None
+
+
+def pooled_due(hub: Hub, machine_type: str, until: datetime, settings: FailureSettings | None = None) -> str | None:
+    """Why the pooled model of ``machine_type`` should be trained again at ``until`` (None: it
+    need not be): a factory it learned from no longer shares (or, for an old model, it is not
+    known which did); it is ``retrain_days`` old; or there is none while two factories share and
+    no attempt was made in the last ``retrain_days`` on the same sharing factories (a pool too
+    small to validate a model is not retried every day)."""
+    settings = settings or get_settings().failure
+    store = ModelStore.pooled(hub)
+    sharing = sharing_owners(hub, machine_type)
+    champion = store.champion(KIND, machine_type)
+    every = timedelta(days=settings.retrain_days)
+    if champion is not None:
+        sources = learned_from(store, machine_type, champion["model_id"])
+        if sources is None:
+            return "it is not known which factories the pooled model learned from"
+        if sources - set(sharing):
+            return f"{len(sources - set(sharing))} of the factories it learned from no longer share"
+        age = until - datetime.fromisoformat(champion["fitted_until"])
+        return f"the pooled model is {age.days} days old" if age >= every else None
+    if len(sharing) < 2:
+        return None
+    attempt = store.read_private(KIND, machine_type, "attempt")
+    if attempt is not None and attempt["sharing"] == sharing and until - datetime.fromisoformat(attempt["at"]) < every:
+        return None
+    return "no pooled model yet"
+
+
+def refresh_pooled(hub: Hub, until: datetime | None = None, *, settings: FailureSettings | None = None, client: Client | None = None) -> list[PooledResult]:
+    """Train every pooled model that is due (:func:`pooled_due`) on data up to ``until`` (default:
+    now), on the Dask cluster of ``client`` when given; what the daily run does after its
+    factory-days. A model one of whose factories stopped sharing is retired when no new model
+    replaces it: it never serves again. A type whose training fails is reported, not raised."""
+    settings = settings or get_settings().failure
+    until = (until or datetime.now(UTC)).astimezone(UTC)
+    store = ModelStore.pooled(hub)
+    types = sorted({t for f in hub.registry.sharing_factories() for t in machines_by_type(hub, f)} | set(store.machine_ids(KIND)))
+    results = []
+    for machine_type in types:
+        why = pooled_due(hub, machine_type, until, settings)
+        if why is None:
+            continue
+        log.info("pooled %s: training: %s", machine_type, why)
+        sharing = sharing_owners(hub, machine_type)
+        try:
+            result = train_pooled(hub, machine_type, until=until, settings=settings, client=client)
+        except Exception as exc:  # one type's failure must not stop the others' (nor the daily run)
+            log.exception("pooled %s: training failed", machine_type)
+            result = PooledResult(machine_type, "failed", reason=f"{type(exc).__name__}: {exc}", factories=len(sharing))
+        store.write_private(KIND, machine_type, "attempt", {"at": until.isoformat(), "status": result.status, "sharing": sharing})
+        champion = store.champion(KIND, machine_type)
+        if result.status != "promoted" and champion is not None:
+            sources = learned_from(store, machine_type, champion["model_id"])
+            if sources is None or sources - set(sharing):
+                store.retire(KIND, machine_type, f"retired: {why}, and no new pooled model replaced it ({result.reason})")
+                result.reason += "; the previous pooled model is retired"
+        results.append(result)
+    return results
+
+
+__all__ = [
+    "DaskTrainer", "LocalTrainer", "Part", "PooledResult", "Selection", "Tally",
+    "pooled_due", "refresh_pooled", "tally_figures", "train_pooled", "validation_splits",
+]  # fmt: skip

@@ -115,7 +115,10 @@ POOLED_NOTE = "pooled model of the hub's sharing factories: this factory has no 
 
 def usable_card(store: ModelStore, machine_type: str, day_end: datetime) -> dict[str, Any] | None:
     """The card of the model to score a day ending at ``day_end`` with: the champion, or where
-    the champion saw later data (a re-run of a past day), the newest model fitted before it."""
+    the champion saw later data (a re-run of a past day), the newest model fitted before it;
+    none once the models of the type were retired (a pooled model whose factory stopped sharing)."""
+    if store.retired(KIND, machine_type):
+        return None
     card = store.champion(KIND, machine_type)
     if card is None or datetime.fromisoformat(card["fitted_until"]) > day_end:
         older = [c for c in store.cards(KIND, machine_type) if datetime.fromisoformat(c["fitted_until"]) <= day_end]
