@@ -178,6 +178,29 @@ def test_pooled_models_are_refreshed_when_due_and_retired_when_a_factory_stops_s
     assert pooled_due(fleet, PUMP, UNTIL + timedelta(days=SETTINGS.retrain_days), SETTINGS) == "no pooled model yet"
 
 
+def test_the_daily_run_trains_the_pooled_models_that_are_due(fleet: Hub, tmp_path: Path) -> None:
+    from analytics.models.anomaly.scoring import day_bounds
+    from analytics.pipeline.scheduled import run_daily
+
+    day, factory_id = date(2026, 10, 6), POOLED_FACTORIES[0]
+    trained: list = []
+    _, results = run_daily(fleet, day, [factory_id], send=False, out_dir=tmp_path / "out", settle_seconds=0, on_pooled=trained.extend)
+    assert [r.factory_id for r in results] == [factory_id]
+    # Every type of the sharing factories had no pooled model: each was tried, on data to the day's end.
+    types = {m.machine_type for f in POOLED_FACTORIES for m in fleet.registry.machines(f)}
+    assert {r.machine_type for r in trained} == types
+    day_end = day_bounds(day, fleet.registry.factory(factory_id).timezone)[1]
+    store = ModelStore.pooled(fleet)
+    for r in trained:
+        assert datetime.fromisoformat(store.read_private(KIND, r.machine_type, "attempt")["at"]) == day_end
+        if r.status == "promoted":
+            assert datetime.fromisoformat(store.champion(KIND, r.machine_type)["fitted_until"]) == day_end
+    # Run again: nothing is due.
+    again: list = []
+    run_daily(fleet, day, [factory_id], send=False, out_dir=tmp_path / "out", settle_seconds=0, on_pooled=again.extend)
+    assert again == []
+
+
 def test_no_pooled_model_from_a_single_sharing_factory(fleet: Hub) -> None:
     for factory_id in POOLED_FACTORIES[1:]:
         fleet.registry.set_model_sharing(factory_id, False)
