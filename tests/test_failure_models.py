@@ -280,3 +280,15 @@ def test_champion_changes_only_by_promotion(hub: Hub) -> None:
         store.promote("failure", "cnc", "ccc333", "no such model")
     pooled = ModelStore.pooled(hub)
     assert pooled.root != store.root and pooled.champion("failure", "cnc") is None
+
+
+def test_time_model_verdict_by_hand() -> None:
+    from analytics.models.failure.training import time_model_verdict
+
+    assert time_model_verdict({"survival_brier": 0.08, "brier_baseline": 0.1}) == {
+        "kept": True, "reason": "its failure probability validated at Brier 0.08 against the base rate's 0.1"
+    }  # fmt: skip
+    worse = time_model_verdict({"survival_brier": 0.1, "brier_baseline": 0.1})  # equal is not better
+    assert worse["kept"] is False and "not below the base rate's 0.1" in worse["reason"]
+    assert time_model_verdict({"survival_brier": None, "brier_baseline": 0.1})["kept"] is False
+    assert time_model_verdict({"brier_baseline": 0.1})["kept"] is False

@@ -135,6 +135,9 @@ def test_a_pooled_model_is_trained_carded_promoted_and_used_by_a_sharing_factory
     assert card["training"] == result.training and card["metrics"]["brier"] == m["brier"]
     assert datetime.fromisoformat(card["fitted_until"]) == UNTIL and datetime.fromisoformat(card["training"]["to"]) <= UNTIL
     assert card["parameters"]["classifier"]["calibration"] == "sigmoid" and card["hazard_hours"] == 48
+    # The time-to-failure model rides along only where it beat the base rate on the same validation.
+    kept = m.get("survival_brier") is not None and m["survival_brier"] < m["brier_baseline"]
+    assert card["time_to_failure"]["kept"] is kept and (store.load(KIND, PUMP, result.model_id).time_model is not None) is kept
     # Only aggregate figures cross tenants: the card counts factories and never names them.
     text = str(card)
     assert all(f not in text for f in POOLED_FACTORIES)

@@ -72,6 +72,11 @@ def test_own_recipe_without_sharing(hub: Hub) -> None:
     m = card["metrics"]
     assert m["brier"] is not None and m["brier_baseline"] is not None and m["validated_on"]["machines"] >= 2
     assert datetime.fromisoformat(m["validated_on"]["to"]) <= UNTIL
+    # The time-to-failure model is kept only where its probability beat the base rate too.
+    kept = m["survival_brier"] is not None and m["survival_brier"] < m["brier_baseline"]
+    assert card["time_to_failure"]["kept"] is kept and str(m["survival_brier"]) in card["time_to_failure"]["reason"]
+    model = ModelStore(hub, FACTORY).load(KIND, TYPE, own.model_id)
+    assert (model.time_model is not None) is kept and (card["parameters"]["time_model"] is not None) is kept
     # Retraining on the same data refreshes the champion's recipe, recorded as such.
     again = {r.machine_type: r for r in train_factory(hub, FACTORY, until=UNTIL, settings=SETTINGS, machine_types=[TYPE])}
     card = ModelStore(hub, FACTORY).champion(KIND, TYPE)

@@ -32,6 +32,7 @@ validation protocol and the registry are the same.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import operator
@@ -58,6 +59,7 @@ from analytics.models.failure.training import (
     machines_by_type,
     model_arrays,
     model_card,
+    time_model_verdict,
     training_rows,
     training_summary,
     type_sensors,
@@ -597,6 +599,9 @@ def train_pooled(
             raise NotEnoughFailuresError(f"none of the {skipped} validation splits had enough failures on its training side")
         metrics = {**tally_figures(tally), "splits": used, "splits_skipped": skipped}
         metrics["validated_on"] = {"rows": tally.rows, "factories": len(factories), "blocks": settings.validation_blocks, "groups": settings.validation_groups}
+        time_verdict = time_model_verdict(metrics)
+        if not time_verdict["kept"]:
+            template = dataclasses.replace(template, time_model=None)
         model, _ = _fit(trainer, parts, Selection(), template)
     except NotEnoughFailuresError as exc:
         result.reason = str(exc)
@@ -616,6 +621,7 @@ def train_pooled(
             "note": f"pooled model of {len(factories) - len(result.unavailable)} sharing factories",
             "factories_left_out": len(result.unavailable),
             "trained_on": "dask" if client is not None else "local",
+            "time_to_failure": time_verdict,
         },
     )  # fmt: skip
     store.save(KIND, machine_type, model_id, model, card)

@@ -206,8 +206,22 @@ def fit_model(frame: pl.DataFrame, template: FailureModel) -> FailureModel:
     return FailureModel(classifier, time_model, template.columns, template.sensors, template.horizon_hours, template.hazard_hours, template.machine_type, template.recipe)
 
 
-def _template(machine_type: str, sensors: list[str], columns: list[str], horizon: float, hazard: float, recipe: str) -> FailureModel:
-    return FailureModel(FailureRiskClassifier(), FailureTimeModel(), columns, sensors, horizon, hazard, machine_type, recipe)
+def _template(machine_type: str, sensors: list[str], columns: list[str], horizon: float, hazard: float, recipe: str, *, time_model: bool = True) -> FailureModel:
+    return FailureModel(FailureRiskClassifier(), FailureTimeModel() if time_model else None, columns, sensors, horizon, hazard, machine_type, recipe)
+
+
+def time_model_verdict(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Whether the time-to-failure model validated well enough to be kept beside the classifier,
+    and why: its ``P(T <= hazard_hours)`` must score a lower Brier score than the base rate on the
+    same validation rows, as the classifier must to be promoted. A distribution worse than that
+    would mislead twice: its "median time to failure" is written in the day's reasons, and its
+    10 % time sets how soon the work must be done. Without it the hub says neither."""
+    survival, base = metrics.get("survival_brier"), metrics.get("brier_baseline")
+    if survival is None or base is None:
+        return {"kept": False, "reason": "the time-to-failure model could not be validated"}
+    if survival >= base:
+        return {"kept": False, "reason": f"its failure probability validated at Brier {survival}, not below the base rate's {base}"}
+    return {"kept": True, "reason": f"its failure probability validated at Brier {survival} against the base rate's {base}"}
 
 
 def _iso(value: np.datetime64) -> str:
@@ -399,7 +413,10 @@ def train_factory(
         else:
             reason = f"the champion's {champion['recipe']} recipe is no longer available or no longer beats the base rate; {winner} recipe validated at Brier {metrics[winner]['brier']}"
         frame = own if winner == "factory" else pl.concat([own, donors], how="diagonal_relaxed")
-        model = fit_model(frame, _template(machine_type, sensors, columns, horizon, hazard, winner))
+        time_verdict = time_model_verdict(metrics[winner])
+        model = fit_model(frame, _template(machine_type, sensors, columns, horizon, hazard, winner, time_model=time_verdict["kept"]))
+        if time_verdict["kept"] and model.time_model is None:
+            time_verdict = {"kept": False, "reason": "no failure was observed in the training rows to fit it on"}
         model_id = uuid.uuid4().hex[:12]
         card = model_card(
             model,
@@ -409,6 +426,7 @@ def train_factory(
             extra={
                 "alternatives": {r: {k: m[k] for k in ("brier", "brier_baseline", "pr_auc", "pr_auc_naive")} for r, m in result.metrics.items()},
                 "own_failures": result.own_failures,
+                "time_to_failure": time_verdict,
                 "note": "" if winner == "factory" else ("pooled model: this factory has no failures of this type of its own" if result.own_failures == 0 else "pooled model with this factory's own rows"),
             },
         )
