@@ -23,7 +23,8 @@ from analytics.evaluation.failure_fleet import Truth, by_machine_type, evaluate_
 from analytics.features import build_features
 from analytics.models.anomaly.scoring import day_bounds
 from analytics.models.failure.predict import RISK_SCHEMA, latest_risk, predict_day, read_risk
-from analytics.models.failure.training import KIND, train_factory
+from analytics.models.failure.training import KIND, train_factory, withdrawn
+from analytics.pipeline.daily import training_due
 from analytics.simulate import SimulationConfig, simulate_hub
 from analytics.store.hub import Hub
 from analytics.store.models import ModelStore
@@ -107,6 +108,22 @@ def test_pooled_recipe_when_factories_share(hub: Hub) -> None:
     assert OTHER not in json.dumps(card)
     # The pooled recipe was judged on this factory's own machine only.
     assert card["metrics"]["validated_on"]["machines"] == 1
+
+    # The other factory stops sharing: the model learned from its rows is due for retraining at
+    # once and is not used again, though nothing replaces it (one pump of its own is too few).
+    store = ModelStore(hub, FACTORY)
+    day = date(2026, 10, 5)
+    assert withdrawn(hub, store, "centrifugal_pump") is None and not training_due(hub, FACTORY, day)
+    assert predict_day(hub, FACTORY, day).filter(pl.col("machine_type") == "centrifugal_pump").height > 0
+    hub.registry.set_model_sharing(OTHER, False)
+    assert withdrawn(hub, store, "centrifugal_pump") == "1 of the factories whose rows it learned from no longer share"
+    assert training_due(hub, FACTORY, day)
+    again = {r.machine_type: r for r in train_factory(hub, FACTORY, until=UNTIL, settings=SETTINGS)}
+    assert again["centrifugal_pump"].status == "no_model"
+    assert store.champion(KIND, "centrifugal_pump") is None and store.retired(KIND, "centrifugal_pump")
+    assert predict_day(hub, FACTORY, day).filter(pl.col("machine_type") == "centrifugal_pump").height == 0
+    # Its own recipe's model of the other type is untouched, and nothing is due any more.
+    assert store.champion(KIND, TYPE) is not None and not training_due(hub, FACTORY, day)
 
 
 def test_daily_risk_is_stored_explained_and_leak_free(hub: Hub) -> None:

@@ -45,17 +45,21 @@ def training_due(hub: Hub, factory_id: str, day: date, settings: HubSettings | N
     """Whether the factory's failure models should be (re)trained at the end of ``day``.
 
     Due when the newest failure model was fitted on data that ends ``failure.retrain_days`` or
-    more before the day's end. Before any model exists (a young factory, or one whose models were
+    more before the day's end, or at once when a champion may no longer be used (a model of the
+    pooled recipe whose factories stopped sharing: :func:`~analytics.models.failure.training.withdrawn`). Before any model exists (a young factory, or one whose models were
     all refused), on the day the factory reaches ``min_training_days`` local days of readings and
     every ``failure.retrain_days`` after: a training that found too little to learn from is not
     repeated every day.
     """
-    from analytics.models.failure.training import KIND
+    from analytics.models.failure.training import KIND, machines_by_type, withdrawn
 
     settings = settings or hub.settings
     reader = FactoryReader(hub, factory_id)
     _, day_end = day_bounds(day, reader.factory.timezone)
-    cards = ModelStore(hub, reader.factory_id).cards(KIND)
+    store = ModelStore(hub, reader.factory_id)
+    if any(withdrawn(hub, store, machine_type) for machine_type in machines_by_type(hub, reader.factory_id)):
+        return True
+    cards = store.cards(KIND)
     fitted = [datetime.fromisoformat(c["fitted_until"]) for c in cards if "fitted_until" in c]
     fitted = [f for f in fitted if f <= day_end]
     if fitted:

@@ -276,6 +276,22 @@ def validate_recipes(
     return out
 
 
+def withdrawn(hub: Hub, store: ModelStore, machine_type: str) -> str | None:
+    """Why a factory's champion of ``machine_type`` may no longer be used (None: it may): a model
+    of the pooled recipe learned from other factories' rows, which stop being usable when one of
+    them stops sharing, or when the factory itself does (the pool is for factories that share)."""
+    champion = store.champion(KIND, machine_type)
+    if champion is None or champion.get("recipe") != "pooled":
+        return None
+    if not hub.registry.model_sharing(store.factory_id):
+        return "it learned from other factories' rows and this factory no longer shares"
+    note = store.read_private(KIND, machine_type, champion["model_id"])
+    if note is None:
+        return "it is not known which factories' rows it learned from"
+    gone = set(note["donors"]) - set(hub.registry.sharing_factories())
+    return f"{len(gone)} of the factories whose rows it learned from no longer share" if gone else None
+
+
 @dataclass
 class TrainResult:
     factory_id: str
@@ -365,6 +381,10 @@ def train_factory(
         if machine_types and machine_type not in machine_types:
             continue
         started = time.perf_counter()
+        why = withdrawn(hub, store, machine_type)
+        if why is not None:  # not used again, whether or not a new model replaces it below
+            store.retire(KIND, machine_type, f"retired: {why}")
+            log.info("%s %s: champion retired: %s", factory_id, machine_type, why)
         horizon, hazard = settings.horizon(machine_type), settings.hazard_hours
         sensors = type_sensors(hub, [factory_id, *donors_ids], machine_type)
         # Labels at the hazard horizon: what the classifier learns (see FailureSettings.hazard_hours).
@@ -376,6 +396,7 @@ def train_factory(
             results.append(result)
             continue
         donor_frames = [training_rows(factory_frame(hub, f, machine_type, hazard, until=until, sensors=sensors), settings.train_stride_hours) for f in donors_ids]
+        donors_used = [f for f, frame in zip(donors_ids, donor_frames, strict=True) if frame.height]
         donor_frames = [f for f in donor_frames if f.height]
         donors = pl.concat(donor_frames, how="diagonal_relaxed") if donor_frames else None
         columns = feature_columns(own.drop("factory_id"))
@@ -431,6 +452,8 @@ def train_factory(
             },
         )
         store.save(KIND, machine_type, model_id, model, card)
+        # Whose rows it learned from, for the hub alone (the card only counts factories).
+        store.write_private(KIND, machine_type, model_id, {"donors": donors_used if winner == "pooled" else []})
         store.promote(KIND, machine_type, model_id, reason)
         result.status, result.recipe, result.model_id, result.reason = "promoted", winner, model_id, reason
         result.seconds = round(time.perf_counter() - started, 2)
