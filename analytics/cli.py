@@ -1373,12 +1373,17 @@ def run_daily_command(
     scheduler: Annotated[
         str | None, typer.Option(help="Run the factories on the Dask cluster of this scheduler (tcp://HOST:PORT; default: FACTORYHUB_SCHEDULER).")
     ] = None,
+    pooled: Annotated[
+        bool | None,
+        typer.Option("--pooled/--no-pooled", help="Afterwards, train the hub's pooled failure models that are due (default: when every factory runs, not with --factory)."),
+    ] = None,
 ) -> None:
     """Every factory's day: ingest its inbox, features, anomaly scores, retraining when due,
     failure risk, solutions and alerts, then the daily report (written, and sent). A factory that
     fails is recorded and does not stop the others; the exit status is 1 when any failed.
     Re-running a date adds nothing and sends nothing twice. With --scheduler or --workers, each
-    factory-day is a task on a Dask cluster (same work, same results)."""
+    factory-day is a task on a Dask cluster (same work, same results). Then the pooled failure
+    models that are due are trained (weekly, or when a factory they learned from stops sharing)."""
     hub = _hub()
     scheduler = scheduler or hub.settings.scheduler
     if send and not hub.settings.mail.host:
@@ -1386,7 +1391,7 @@ def run_daily_command(
         send = False
     ids = factory or [f.factory_id for f in hub.registry.factories()]
     with _dask_client(scheduler, workers) if scheduler or workers > 1 else nullcontext() as client:
-        run_id, results = _run_daily_with_progress(hub, ids, day, out, send, force, workers, client)
+        run_id, results = _run_daily_with_progress(hub, ids, day, out, send, force, workers, client, pooled=not factory if pooled is None else pooled)
     _print_daily_summary(run_id, results)
 
 
@@ -1403,7 +1408,7 @@ def _dask_client(scheduler: str | None, workers: int) -> Iterator[Client]:
 
 
 def _run_daily_with_progress(
-    hub: Hub, ids: list[str], day: str | None, out: Path | None, send: bool, force: bool, workers: int, client: Client | None
+    hub: Hub, ids: list[str], day: str | None, out: Path | None, send: bool, force: bool, workers: int, client: Client | None, *, pooled: bool
 ) -> tuple[str, list[FactoryRun]]:
     from analytics.pipeline.scheduled import DAILY_STAGES, run_daily
 
@@ -1416,7 +1421,7 @@ def _run_daily_with_progress(
             bar.update(tasks[stage], advance=1, failed=f"[red]{failures[stage]} failed[/]" if failures[stage] else "")
 
         return run_daily(
-            hub, _one_date(day), ids, send=send, out_dir=out, force=force, workers=workers, client=client, on_stage=on_stage,
+            hub, _one_date(day), ids, send=send, out_dir=out, force=force, workers=workers, client=client, on_stage=on_stage, pooled=pooled,
             on_pooled=lambda trained: _print_pooled(trained, title="pooled failure models trained after the factory-days"),
         )  # fmt: skip
 

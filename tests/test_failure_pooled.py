@@ -187,7 +187,10 @@ def test_the_daily_run_trains_the_pooled_models_that_are_due(fleet: Hub, tmp_pat
 
     day, factory_id = date(2026, 10, 6), POOLED_FACTORIES[0]
     trained: list = []
-    _, results = run_daily(fleet, day, [factory_id], send=False, out_dir=tmp_path / "out", settle_seconds=0, on_pooled=trained.extend)
+    # One factory's run refreshes nothing by default (a re-run of one day); pooled=True asks for it.
+    assert run_daily(fleet, day, [factory_id], send=False, out_dir=tmp_path / "out", settle_seconds=0, on_pooled=trained.extend)[1]
+    assert trained == [] and ModelStore.pooled(fleet).machine_ids(KIND) == []
+    _, results = run_daily(fleet, day, [factory_id], send=False, out_dir=tmp_path / "out", settle_seconds=0, pooled=True, on_pooled=trained.extend)
     assert [r.factory_id for r in results] == [factory_id]
     # Every type of the sharing factories had no pooled model: each was tried, on data to the day's end.
     types = {m.machine_type for f in POOLED_FACTORIES for m in fleet.registry.machines(f)}
@@ -200,7 +203,7 @@ def test_the_daily_run_trains_the_pooled_models_that_are_due(fleet: Hub, tmp_pat
             assert datetime.fromisoformat(store.champion(KIND, r.machine_type)["fitted_until"]) == day_end
     # Run again: nothing is due.
     again: list = []
-    run_daily(fleet, day, [factory_id], send=False, out_dir=tmp_path / "out", settle_seconds=0, on_pooled=again.extend)
+    run_daily(fleet, day, [factory_id], send=False, out_dir=tmp_path / "out", settle_seconds=0, pooled=True, on_pooled=again.extend)
     assert again == []
 
 

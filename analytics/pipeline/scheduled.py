@@ -239,7 +239,7 @@ def run_daily(
     client: Client | None = None,
     on_stage: StageCallback | None = None,
     on_factory: Callable[[FactoryRun], None] | None = None,
-    pooled: bool = True,
+    pooled: bool | None = None,
     on_pooled: Callable[[list[PooledResult]], None] | None = None,
 ) -> tuple[str, list[FactoryRun]]:
     """The daily run over ``factories`` (default: every registered one, in id order) for ``day``
@@ -253,7 +253,8 @@ def run_daily(
 
     After the factory-days, with ``pooled``, the hub's pooled failure models that are due are
     trained on the same cluster (:func:`~analytics.models.failure.pooled.refresh_pooled`, on data
-    up to the latest day's end; ``on_pooled`` gets what each training did)."""
+    up to the latest day's end; ``on_pooled`` gets what each training did). By default only a run
+    of every factory does it: re-running one factory's day should not retrain the hub's models."""
     from analytics.schemas import validate_factory_id
 
     ids = [validate_factory_id(f) for f in factories] if factories else [f.factory_id for f in hub.registry.factories()]
@@ -265,6 +266,8 @@ def run_daily(
     options = {"send": send, "out_dir": out_dir, "force": force, "settle_seconds": settle_seconds}
     results: dict[str, FactoryRun] = {}
     distributed = client is not None or (workers > 1 and len(ids) > 1)
+    if pooled is None:
+        pooled = not factories
 
     def record(result: FactoryRun) -> None:
         runs.record(
