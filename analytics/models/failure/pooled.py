@@ -556,7 +556,7 @@ def train_pooled(
     settings = settings or get_settings().failure
     until = (until or datetime.now(UTC)).astimezone(UTC)
     trainer: Trainer = DaskTrainer(client) if client is not None else LocalTrainer()
-    factories = [f for f in hub.registry.sharing_factories() if machines_by_type(hub, f).get(machine_type)]
+    factories = sharing_owners(hub, machine_type)
     result = PooledResult(machine_type, "no_model", factories=len(factories))
     if len(factories) < 2:
         result.reason = f"{len(factories)} sharing factories have machines of this type: a pooled model needs two"
@@ -652,23 +652,31 @@ def learned_from(store: ModelStore, machine_type: str, model_id: str) -> set[str
     return set(note["factories"]) if note is not None else None
 
 
-def pooled_due(hub: Hub, machine_type: str, until: datetime, settings: FailureSettings | None = None) -> str | None:
+def _withdrawal(store: ModelStore, machine_type: str, champion: dict[str, Any], sharing: list[str]) -> str | None:
+    """Why the pooled champion may no longer serve: a factory it learned from no longer shares, or
+    (a model saved before this was kept) it is not known which it learned from."""
+    sources = learned_from(store, machine_type, champion["model_id"])
+    if sources is None:
+        return "it is not known which factories the pooled model learned from"
+    gone = sources - set(sharing)
+    return f"{len(gone)} of the factories it learned from no longer share" if gone else None
+
+
+def pooled_due(hub: Hub, machine_type: str, until: datetime, settings: FailureSettings | None = None, *, sharing: list[str] | None = None) -> str | None:
     """Why the pooled model of ``machine_type`` should be trained again at ``until`` (None: it
     need not be): a factory it learned from no longer shares (or, for an old model, it is not
     known which did); it is ``retrain_days`` old; or there is none while two factories share and
     no attempt was made in the last ``retrain_days`` on the same sharing factories (a pool too
-    small to validate a model is not retried every day)."""
+    small to validate a model is not retried every day). ``sharing``: :func:`sharing_owners` of
+    the type, when the caller has them."""
     settings = settings or get_settings().failure
     store = ModelStore.pooled(hub)
-    sharing = sharing_owners(hub, machine_type)
+    sharing = sharing_owners(hub, machine_type) if sharing is None else sharing
     champion = store.champion(KIND, machine_type)
     every = timedelta(days=settings.retrain_days)
     if champion is not None:
-        sources = learned_from(store, machine_type, champion["model_id"])
-        if sources is None:
-            return "it is not known which factories the pooled model learned from"
-        if sources - set(sharing):
-            return f"{len(sources - set(sharing))} of the factories it learned from no longer share"
+        if (why := _withdrawal(store, machine_type, champion, sharing)) is not None:
+            return why
         age = until - datetime.fromisoformat(champion["fitted_until"])
         return f"the pooled model is {age.days} days old" if age >= every else None
     if len(sharing) < 2:
@@ -687,26 +695,25 @@ def refresh_pooled(hub: Hub, until: datetime | None = None, *, settings: Failure
     settings = settings or get_settings().failure
     until = (until or datetime.now(UTC)).astimezone(UTC)
     store = ModelStore.pooled(hub)
-    types = sorted({t for f in hub.registry.sharing_factories() for t in machines_by_type(hub, f)} | set(store.machine_ids(KIND)))
+    types_of = {f: set(machines_by_type(hub, f)) for f in hub.registry.sharing_factories()}  # one registry pass
     results = []
-    for machine_type in types:
-        why = pooled_due(hub, machine_type, until, settings)
+    for machine_type in sorted(set().union(*types_of.values(), store.machine_ids(KIND))):
+        sharing = [f for f, types in types_of.items() if machine_type in types]
+        why = pooled_due(hub, machine_type, until, settings, sharing=sharing)
         if why is None:
             continue
         log.info("pooled %s: training: %s", machine_type, why)
-        sharing = sharing_owners(hub, machine_type)
+        champion = store.champion(KIND, machine_type)
+        withdrawal = _withdrawal(store, machine_type, champion, sharing) if champion is not None else None
         try:
             result = train_pooled(hub, machine_type, until=until, settings=settings, client=client)
         except Exception as exc:  # one type's failure must not stop the others' (nor the daily run)
             log.exception("pooled %s: training failed", machine_type)
             result = PooledResult(machine_type, "failed", reason=f"{type(exc).__name__}: {exc}", factories=len(sharing))
         store.write_private(KIND, machine_type, "attempt", {"at": until.isoformat(), "status": result.status, "sharing": sharing})
-        champion = store.champion(KIND, machine_type)
-        if result.status != "promoted" and champion is not None:
-            sources = learned_from(store, machine_type, champion["model_id"])
-            if sources is None or sources - set(sharing):
-                store.retire(KIND, machine_type, f"retired: {why}, and no new pooled model replaced it ({result.reason})")
-                result.reason += "; the previous pooled model is retired"
+        if result.status != "promoted" and withdrawal is not None:
+            store.retire(KIND, machine_type, f"retired: {withdrawal}, and no new pooled model replaced it ({result.reason})")
+            result.reason += "; the previous pooled model is retired"
         results.append(result)
     return results
 
