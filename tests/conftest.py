@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+
+from analytics.threads import thread_environment
+
+# pytest-xdist runs a worker process per core: each gets its share of the cores for its thread
+# pools, as a Dask worker does (analytics.pipeline.cluster), before Polars or XGBoost load. With the
+# libraries' defaults every worker's OpenMP asked for all the cores and, on a loaded 2-core machine,
+# a model training that takes 8 s ran past the 600 s timeout. Only in a worker: the controller
+# loads this file too, before it starts the workers, which would inherit its values. A variable
+# the caller set is kept.
+if _workers := os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    for _name, _value in thread_environment((os.cpu_count() or 1) // int(_workers)).items():
+        os.environ.setdefault(_name, _value)
+
+from collections.abc import Callable, Iterator  # noqa: E402 (after the thread pools are sized)
 from datetime import UTC, date, datetime
 from pathlib import Path
 

@@ -29,24 +29,18 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from analytics.threads import thread_environment
+
 if TYPE_CHECKING:
     from distributed import Client
 
 log = logging.getLogger(__name__)
 
-# The environment variables that size the libraries' thread pools. Polars reads its own at import,
-# so they must be set before a worker process starts (a Nanny's ``env``).
-THREAD_VARIABLES: Final = ("POLARS_MAX_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 # Times a task is re-run after it raised (beside the scheduler's own re-runs of tasks whose worker
 # died, ``distributed.scheduler.allowed-failures``).
 TASK_RETRIES: Final = 2
 
 Result = TypeVar("Result")
-
-
-def thread_environment(threads: int) -> dict[str, str]:
-    """The environment that sizes every thread pool of a process to ``threads``."""
-    return dict.fromkeys(THREAD_VARIABLES, str(max(1, threads)))
 
 
 @contextmanager
@@ -144,4 +138,4 @@ def fan_out(
         yield result
 
 
-__all__ = ["TASK_RETRIES", "THREAD_VARIABLES", "cluster_summary", "dask_client", "fan_out", "thread_environment"]
+__all__ = ["TASK_RETRIES", "cluster_summary", "dask_client", "fan_out"]
