@@ -1532,6 +1532,11 @@ def _first_error(exc: ValidationError) -> str:
 
 def main() -> None:
     """Console entry point: user errors print one clear line and exit 1."""
+    from analytics.threads import prefer_passive_openmp
+
+    # Importing this module loads no OpenMP (a test checks), so this still comes first; the Dask
+    # workers a command starts inherit it.
+    prefer_passive_openmp()
     try:
         app()
     except HubError as exc:
