@@ -282,6 +282,55 @@ def test_champion_changes_only_by_promotion(hub: Hub) -> None:
     assert pooled.root != store.root and pooled.champion("failure", "cnc") is None
 
 
+def test_a_model_serves_only_while_the_factories_it_learned_from_share(hub: Hub) -> None:
+    """usable_card by hand: the champion, or for a past day the newest model fitted before it,
+    and never one that learned from a factory that has stopped sharing (nor a factory's model of
+    the pooled recipe once the factory itself stops), with no training in between."""
+    from analytics.models.failure.predict import usable_card
+
+    for fid in ("acme-01", "beta-02", "gamma-03"):
+        hub.registry.add_factory(FactorySpec(id=fid, name_en=fid, timezone="Asia/Seoul"))
+        hub.registry.set_model_sharing(fid, True)
+    store = ModelStore(hub, "acme-01")
+    day = [T0 + timedelta(days=d) for d in range(4)]
+    # Oldest first: its own recipe; then the pooled recipe with beta's rows; then with gamma's.
+    for model_id, recipe, until, donors in (("own1", "factory", day[0], []), ("pool2", "pooled", day[1], ["beta-02"]), ("pool3", "pooled", day[2], ["gamma-03"])):
+        store.save("failure", "cnc", model_id, {}, {"recipe": recipe, "fitted_until": until.isoformat()})
+        store.write_private("failure", "cnc", model_id, {"donors": donors})
+    store.promote("failure", "cnc", "pool3", "pooled recipe beat factory")
+
+    def used(day_end: datetime) -> str | None:
+        card = usable_card(store, "cnc", day_end, set(hub.registry.sharing_factories()))
+        return card["model_id"] if card else None
+
+    # A day is scored by a model fitted to its end at the latest; none was fitted before day 0.
+    assert [used(d) for d in day] == ["own1", "pool2", "pool3", "pool3"]
+    assert used(day[0] - timedelta(hours=1)) is None
+    hub.registry.set_model_sharing("beta-02", False)
+    # The champion learned from gamma only; a re-run of day 1 now falls back past beta's model.
+    assert [used(d) for d in day] == ["own1", "own1", "pool3", "pool3"]
+    hub.registry.set_model_sharing("gamma-03", False)
+    # The champion learned from gamma: not used, though not yet retired (no older one replaces a
+    # champion that is current; the next training does).
+    assert [used(d) for d in day] == ["own1", "own1", None, None]
+    hub.registry.set_model_sharing("beta-02", True)
+    hub.registry.set_model_sharing("gamma-03", True)
+    hub.registry.set_model_sharing("acme-01", False)
+    # The factory itself stops sharing: its pooled-recipe models stop, its own recipe's does not.
+    assert [used(d) for d in day] == ["own1", "own1", None, None]
+    # The hub's pooled models: usable while every factory they learned from shares.
+    pooled = ModelStore.pooled(hub)
+    pooled.save("failure", "cnc", "hub1", {}, {"recipe": "pooled", "fitted_until": day[0].isoformat()})
+    pooled.write_private("failure", "cnc", "hub1", {"factories": ["beta-02", "gamma-03"]})
+    pooled.promote("failure", "cnc", "hub1", "first pooled model")
+    assert usable_card(pooled, "cnc", day[1], {"beta-02", "gamma-03"})["model_id"] == "hub1"
+    assert usable_card(pooled, "cnc", day[1], {"beta-02"}) is None
+    # A model saved without the note of where it learned: not used (it cannot be shown to be allowed).
+    pooled.save("failure", "cnc", "hub0", {}, {"recipe": "pooled", "fitted_until": T0.isoformat()})
+    pooled.promote("failure", "cnc", "hub0", "no note")
+    assert usable_card(pooled, "cnc", day[1], {"beta-02", "gamma-03"}) is None
+
+
 def test_time_model_verdict_by_hand() -> None:
     from analytics.models.failure.training import time_model_verdict
 

@@ -17,10 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics.config import FailureSettings
-from analytics.models.failure.pooled import RECIPE, Selection, Tally, learned_from, pooled_due, refresh_pooled, tally_figures, train_pooled, validation_splits
+from analytics.models.failure.pooled import RECIPE, Selection, Tally, pooled_due, refresh_pooled, tally_figures, train_pooled, validation_splits
 from analytics.models.failure.predict import POOLED_NOTE, predict_day
 from analytics.models.failure.risk import classification_figures, platt, platt_from_counts
-from analytics.models.failure.training import KIND
+from analytics.models.failure.training import KIND, learned_from
 from analytics.store.hub import Hub
 from analytics.store.models import ModelStore
 from tests.conftest import POOLED_FACTORIES
@@ -170,7 +170,7 @@ def test_pooled_models_are_refreshed_when_due_and_retired_when_a_factory_stops_s
     # A factory it learned from stops sharing: due at once. The two left are too few to validate a
     # model on (see the test below), so the old model is retired: it serves no one any more.
     fleet.registry.set_model_sharing(POOLED_FACTORIES[1], False)
-    assert pooled_due(fleet, PUMP, UNTIL, SETTINGS) == "1 of the factories it learned from no longer share"
+    assert pooled_due(fleet, PUMP, UNTIL, SETTINGS) == "1 of the factories whose rows it learned from no longer share"
     again = {r.machine_type: r for r in refresh_pooled(fleet, UNTIL, settings=SETTINGS)}
     assert again[PUMP].status == "no_model" and again[PUMP].reason.endswith("the previous pooled model is retired")
     assert store.champion(KIND, PUMP) is None and store.retired(KIND, PUMP)

@@ -117,6 +117,8 @@ def test_pooled_recipe_when_factories_share(hub: Hub) -> None:
     assert predict_day(hub, FACTORY, day).filter(pl.col("machine_type") == "centrifugal_pump").height > 0
     hub.registry.set_model_sharing(OTHER, False)
     assert withdrawn(hub, store, "centrifugal_pump") == "1 of the factories whose rows it learned from no longer share"
+    # Not used from that moment, before any training retires it.
+    assert predict_day(hub, FACTORY, day).filter(pl.col("machine_type") == "centrifugal_pump").height == 0
     assert training_due(hub, FACTORY, day)
     again = {r.machine_type: r for r in train_factory(hub, FACTORY, until=UNTIL, settings=SETTINGS)}
     assert again["centrifugal_pump"].status == "no_model"

@@ -63,6 +63,7 @@ from analytics.models.failure.training import (
     training_rows,
     training_summary,
     type_sensors,
+    withdrawal,
 )
 from analytics.store.hub import Hub
 from analytics.store.models import ModelStore
@@ -646,22 +647,6 @@ def sharing_owners(hub: Hub, machine_type: str) -> list[str]:
     return [f for f in hub.registry.sharing_factories() if machines_by_type(hub, f).get(machine_type)]
 
 
-def learned_from(store: ModelStore, machine_type: str, model_id: str) -> set[str] | None:
-    """The factories a pooled model learned from (None for a model saved before this was kept)."""
-    note = store.read_private(KIND, machine_type, model_id)
-    return set(note["factories"]) if note is not None else None
-
-
-def _withdrawal(store: ModelStore, machine_type: str, champion: dict[str, Any], sharing: list[str]) -> str | None:
-    """Why the pooled champion may no longer serve: a factory it learned from no longer shares, or
-    (a model saved before this was kept) it is not known which it learned from."""
-    sources = learned_from(store, machine_type, champion["model_id"])
-    if sources is None:
-        return "it is not known which factories the pooled model learned from"
-    gone = sources - set(sharing)
-    return f"{len(gone)} of the factories it learned from no longer share" if gone else None
-
-
 def pooled_due(hub: Hub, machine_type: str, until: datetime, settings: FailureSettings | None = None, *, sharing: list[str] | None = None) -> str | None:
     """Why the pooled model of ``machine_type`` should be trained again at ``until`` (None: it
     need not be): a factory it learned from no longer shares (or, for an old model, it is not
@@ -675,7 +660,7 @@ def pooled_due(hub: Hub, machine_type: str, until: datetime, settings: FailureSe
     champion = store.champion(KIND, machine_type)
     every = timedelta(days=settings.retrain_days)
     if champion is not None:
-        if (why := _withdrawal(store, machine_type, champion, sharing)) is not None:
+        if (why := withdrawal(store, machine_type, champion, sharing)) is not None:
             return why
         age = until - datetime.fromisoformat(champion["fitted_until"])
         return f"the pooled model is {age.days} days old" if age >= every else None
@@ -704,15 +689,15 @@ def refresh_pooled(hub: Hub, until: datetime | None = None, *, settings: Failure
             continue
         log.info("pooled %s: training: %s", machine_type, why)
         champion = store.champion(KIND, machine_type)
-        withdrawal = _withdrawal(store, machine_type, champion, sharing) if champion is not None else None
+        gone = withdrawal(store, machine_type, champion, sharing) if champion is not None else None
         try:
             result = train_pooled(hub, machine_type, until=until, settings=settings, client=client)
         except Exception as exc:  # one type's failure must not stop the others' (nor the daily run)
             log.exception("pooled %s: training failed", machine_type)
             result = PooledResult(machine_type, "failed", reason=f"{type(exc).__name__}: {exc}", factories=len(sharing))
         store.write_private(KIND, machine_type, "attempt", {"at": until.isoformat(), "status": result.status, "sharing": sharing})
-        if result.status != "promoted" and withdrawal is not None:
-            store.retire(KIND, machine_type, f"retired: {withdrawal}, and no new pooled model replaced it ({result.reason})")
+        if result.status != "promoted" and gone is not None:
+            store.retire(KIND, machine_type, f"retired: {gone}, and no new pooled model replaced it ({result.reason})")
             result.reason += "; the previous pooled model is retired"
         results.append(result)
     return results

@@ -31,7 +31,7 @@ from analytics.features import MACHINE_HEALTH, FeatureStore
 from analytics.models.anomaly.scoring import day_bounds
 from analytics.models.failure.dataset import SEPARATOR, failure_features
 from analytics.models.failure.risk import DESCRIBED_FEATURES, explain
-from analytics.models.failure.training import KIND, WINDOW, FailureModel, load_sensors, machines_by_type
+from analytics.models.failure.training import KIND, WINDOW, FailureModel, load_sensors, machines_by_type, withdrawal
 from analytics.schemas import validate_factory_id
 from analytics.store.dated import DatedTables
 from analytics.store.hub import Hub
@@ -113,17 +113,21 @@ def score_frame(
 POOLED_NOTE = "pooled model of the hub's sharing factories: this factory has no model of its own for this type"
 
 
-def usable_card(store: ModelStore, machine_type: str, day_end: datetime) -> dict[str, Any] | None:
+def usable_card(store: ModelStore, machine_type: str, day_end: datetime, sharing: Collection[str]) -> dict[str, Any] | None:
     """The card of the model to score a day ending at ``day_end`` with: the champion, or where
-    the champion saw later data (a re-run of a past day), the newest model fitted before it;
-    none once the models of the type were retired (a pooled model whose factory stopped sharing)."""
+    the champion saw later data (a re-run of a past day), the newest model fitted before it; none
+    once the type's models were retired. Either only while the factories whose rows it learned
+    from still share (:func:`~analytics.models.failure.training.withdrawal`; ``sharing``: the
+    factories sharing now), so a withdrawal stops every model that learned from the factory at
+    once, past days' re-runs included, not only after the next training."""
     if store.retired(KIND, machine_type):
         return None
-    card = store.champion(KIND, machine_type)
-    if card is None or datetime.fromisoformat(card["fitted_until"]) > day_end:
-        older = [c for c in store.cards(KIND, machine_type) if datetime.fromisoformat(c["fitted_until"]) <= day_end]
-        card = older[-1] if older else None
-    return card
+    champion = store.champion(KIND, machine_type)
+    if champion is not None and datetime.fromisoformat(champion["fitted_until"]) <= day_end:
+        candidates = [champion]
+    else:
+        candidates = [c for c in reversed(store.cards(KIND, machine_type)) if datetime.fromisoformat(c["fitted_until"]) <= day_end]
+    return next((c for c in candidates if withdrawal(store, machine_type, c, sharing) is None), None)
 
 
 def predict_day(hub: Hub, factory_id: str, day: date) -> pl.DataFrame:
@@ -143,13 +147,14 @@ def predict_day(hub: Hub, factory_id: str, day: date) -> pl.DataFrame:
     sensor_all = features.read(MACHINE_HEALTH, WINDOW, "sensor", day - timedelta(days=HISTORY_DAYS), day).collect()
     machine_all = features.read(MACHINE_HEALTH, WINDOW, "machine", day - timedelta(days=HISTORY_DAYS), day).collect()
     load_of = load_sensors(features)
-    pooled = ModelStore.pooled(hub) if hub.registry.model_sharing(factory_id) else None
+    sharing = set(hub.registry.sharing_factories())
+    pooled = ModelStore.pooled(hub) if factory_id in sharing else None
     frames = []
     for machine_type, ids in sorted(machines_by_type(hub, factory_id).items()):
-        card, source = usable_card(store, machine_type, day_end), store
+        card, source = usable_card(store, machine_type, day_end, sharing), store
         if card is None and pooled is not None:
             # A sharing factory without a model of its own gets the hub's pooled model, said so.
-            card, source = usable_card(pooled, machine_type, day_end), pooled
+            card, source = usable_card(pooled, machine_type, day_end, sharing), pooled
         if card is None:
             log.info("%s %s: no failure model fitted up to %s", factory_id, machine_type, day)
             continue

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -49,7 +50,7 @@ from analytics.models.failure.risk import (
     validate,
 )
 from analytics.store.hub import Hub
-from analytics.store.models import ModelStore
+from analytics.store.models import POOLED, ModelStore
 from analytics.store.reader import FactoryReader
 
 log = logging.getLogger(__name__)
@@ -276,20 +277,39 @@ def validate_recipes(
     return out
 
 
-def withdrawn(hub: Hub, store: ModelStore, machine_type: str) -> str | None:
-    """Why a factory's champion of ``machine_type`` may no longer be used (None: it may): a model
-    of the pooled recipe learned from other factories' rows, which stop being usable when one of
-    them stops sharing, or when the factory itself does (the pool is for factories that share)."""
-    champion = store.champion(KIND, machine_type)
-    if champion is None or champion.get("recipe") != "pooled":
-        return None
-    if not hub.registry.model_sharing(store.factory_id):
-        return "it learned from other factories' rows and this factory no longer shares"
-    note = store.read_private(KIND, machine_type, champion["model_id"])
+def learned_from(store: ModelStore, machine_type: str, model_id: str) -> set[str] | None:
+    """The other factories whose rows a model learned from, from the hub's private note beside it:
+    a pooled model's factories, a factory's model's donors (none for its own recipe); None when
+    no note was kept (a model saved before they were)."""
+    note = store.read_private(KIND, machine_type, model_id)
     if note is None:
+        return None
+    return set(note.get("factories", [])) | set(note.get("donors", []))
+
+
+def withdrawal(store: ModelStore, machine_type: str, card: dict[str, Any], sharing: Collection[str]) -> str | None:
+    """Why the model of ``card`` may no longer be used (None: it may), given the factories that
+    share (``sharing``). A factory's own recipe learned from its rows alone and is always usable;
+    a model that learned from other factories' rows (the hub's pooled models, a factory's model of
+    the pooled recipe) only while each of them still shares, and a factory's only while the
+    factory itself does (the pool is for factories that share)."""
+    if store.factory_id != POOLED:
+        if card.get("recipe") != "pooled":
+            return None
+        if store.factory_id not in sharing:
+            return "it learned from other factories' rows and this factory no longer shares"
+    sources = learned_from(store, machine_type, card["model_id"])
+    if sources is None:
         return "it is not known which factories' rows it learned from"
-    gone = set(note["donors"]) - set(hub.registry.sharing_factories())
+    gone = sources - set(sharing) - {store.factory_id}
     return f"{len(gone)} of the factories whose rows it learned from no longer share" if gone else None
+
+
+def withdrawn(hub: Hub, store: ModelStore, machine_type: str) -> str | None:
+    """Why a factory's champion of ``machine_type`` may no longer be used (None: it may):
+    :func:`withdrawal` of it against the factories sharing now."""
+    champion = store.champion(KIND, machine_type)
+    return None if champion is None else withdrawal(store, machine_type, champion, hub.registry.sharing_factories())
 
 
 @dataclass
