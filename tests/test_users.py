@@ -21,7 +21,7 @@ from analytics.schemas import FactorySpec, validate_username
 from analytics.store.hub import Hub
 from analytics.store.sovereignty import delete_factory
 from analytics.store.users import FAILURE_WINDOW, MAX_FAILURES, UserBook, default_language
-from tests.conftest import NOW, PLANT
+from tests.conftest import NOW
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "correct horse battery staple"
