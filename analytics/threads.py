@@ -1,4 +1,4 @@
-"""The libraries' thread pools (Polars', OpenMP's for XGBoost, BLAS's): their sizes, and how OpenMP's wait.
+"""The libraries' thread pools (Polars', OpenMP's for XGBoost, BLAS's): their sizes, and how OpenMP's threads wait.
 
 Each library sizes its pool once, from an environment variable, when it first loads; so a process
 that shares the machine's cores with others (a Dask worker, a test worker) must have them set
