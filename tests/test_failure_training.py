@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,10 +20,10 @@ from polars.testing import assert_frame_equal
 from analytics.config import FailureSettings
 from analytics.demo import build_factory
 from analytics.evaluation.failure_fleet import Truth, by_machine_type, evaluate_failure_hub, truth_bound, truth_state
-from analytics.features import build_features
+from analytics.features import MACHINE_HEALTH, FeatureStore, build_features
 from analytics.models.anomaly.scoring import day_bounds
 from analytics.models.failure.predict import RISK_SCHEMA, latest_risk, predict_day, read_risk
-from analytics.models.failure.training import KIND, train_factory, withdrawn
+from analytics.models.failure.training import KIND, WINDOW, train_factory, withdrawn
 from analytics.pipeline.daily import training_due
 from analytics.simulate import SimulationConfig, simulate_hub
 from analytics.store.hub import Hub
@@ -150,6 +150,17 @@ def test_daily_risk_is_stored_explained_and_leak_free(hub: Hub) -> None:
     assert_frame_equal(read_risk(hub, FACTORY, DAY, DAY).collect(), risk)
     assert_frame_equal(predict_day(hub, FACTORY, DAY), risk)
     assert latest_risk(risk).height == len(own)
+    # A window is measured when the machine ran and a sensor read in it (the feature store's
+    # samples used), idle ones are not. DAY is a public holiday (substitute for National
+    # Foundation Day): every machine idles; the next day they work.
+    scored = pl.concat([risk, predict_day(hub, FACTORY, DAY + timedelta(days=1))])
+    used = (
+        FeatureStore(hub, FACTORY).read(MACHINE_HEALTH, WINDOW, "sensor", DAY - timedelta(days=1), DAY + timedelta(days=2))
+        .group_by("machine_id", "window_end").agg((pl.col("n_used") > 0).any().alias("used")).collect()
+    )  # fmt: skip
+    both = scored.join(used, on=["machine_id", "window_end"], how="left")
+    assert both.select((pl.col("measured") == pl.col("used").fill_null(False)).all()).item()
+    assert not risk.get_column("measured").any() and scored.get_column("measured").any()
     # A day before the model's training cut-off is not scored with it (it saw that day's future).
     assert predict_day(hub, FACTORY, date(2026, 9, 20)).height == 0
 
@@ -279,16 +290,32 @@ def test_truth_tables_keep_their_types_when_empty(tmp_path: Path) -> None:
         read_truth(tmp_path, "f", "secrets")
 
 
-def test_daily_decisions_are_the_last_window_of_each_local_day() -> None:
+def test_daily_decisions_are_the_last_measured_window_of_each_local_day() -> None:
     from analytics.evaluation.failure_fleet import daily_decisions
 
     ends = [datetime(2026, 1, 1, h, tzinfo=UTC) for h in (14, 15, 16)]  # 23:00, 24:00, 01:00 in Seoul
-    rows = pl.DataFrame({"factory_id": ["seoul"] * 3 + ["utc"] * 3, "machine_id": "M", "window_end": ends * 2, "probability": [0.1, 0.2, 0.3] * 2})
+    rows = pl.DataFrame(
+        {"factory_id": ["seoul"] * 3 + ["utc"] * 3, "machine_id": "M", "window_end": ends * 2, "probability": [0.1, 0.2, 0.3] * 2,
+         "measured": [True, False, False, True, True, None]},
+    )  # fmt: skip
     daily = daily_decisions(rows, {"seoul": "Asia/Seoul"}).sort("factory_id", "day")
     # Seoul: the window 23:00-24:00 closes 1 January, the one from midnight opens 2 January; the
     # factory without a zone is judged on UTC days: all three windows are 1 January's.
+    # 1 January in Seoul ends idle: its answer is 22:00-23:00, the last measured window; 2 January
+    # has no measured window: its last one. A null (a day stored before the column) counts as measured.
     assert daily.select("factory_id", "day", "window_end").rows() == [
-        ("seoul", date(2026, 1, 1), ends[1]),
+        ("seoul", date(2026, 1, 1), ends[0]),
         ("seoul", date(2026, 1, 2), ends[2]),
         ("utc", date(2026, 1, 1), ends[2]),
     ]
+
+
+def test_the_days_answer_is_each_machines_last_measured_window() -> None:
+    hours = [datetime(2026, 1, 1, h, tzinfo=UTC) for h in (10, 11, 12)]
+    risk = pl.DataFrame(
+        {"machine_id": ["A"] * 3 + ["B"] * 3, "window_end": hours * 2, "probability": [0.7, 0.2, 0.1, 0.3, 0.4, 0.05],
+         "measured": [True, False, False, False, False, False]},
+    )  # fmt: skip
+    # A stopped after 10:00: its day is told by the risk it had when it last ran, not by the
+    # features carried forward since; B never ran: its last window is all there is.
+    assert latest_risk(risk).select("machine_id", "window_end", "probability").rows() == [("A", hours[0], 0.7), ("B", hours[2], 0.05)]

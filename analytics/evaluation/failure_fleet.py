@@ -10,7 +10,8 @@ out-of-fold hourly risks:
 The classifier learns the near-term hazard (failure within ``hazard_hours``, 12 h by default) and
 the risk over the horizon is compounded from it, as the hub's daily prediction does.
 
-- **daily decisions**: each machine's last window of each local day is the hub's answer to "will it fail
+- **daily decisions**: each machine's last measured window of each local day (the hub's answer
+  of the day, :func:`~analytics.models.failure.predict.day_answer`) is the hub's answer to "will it fail
   within the horizon?" (alarm at calibrated probability ≥ 0.5). ``precision``: the share of alarmed
   machine-days followed by a failure within the horizon; ``recall_days``: the share of machine-days
   followed by a failure that were alarmed (bounded well below 1 for failures whose degradation
@@ -46,7 +47,8 @@ import polars as pl
 from sklearn.metrics import precision_recall_curve
 
 from analytics.config import FailureSettings, get_settings
-from analytics.models.failure.dataset import feature_columns
+from analytics.models.failure.dataset import MEASURED, feature_columns
+from analytics.models.failure.predict import day_answer
 from analytics.models.failure.risk import (
     FailureRiskClassifier,
     FailureTimeModel,
@@ -85,7 +87,7 @@ def _oof(frame: pl.DataFrame, machine_type: str, sensors: list[str], horizon: fl
     probability = 1.0 - (1.0 - v.probability) ** (horizon / settings.hazard_hours)
     # The base rate of the horizon label in each split's training rows (the naive forecast).
     baseline = np.array([y_horizon[splits[k][0]].mean() for k in range(len(splits))])[v.split_of_row]
-    rows = frame[v.test_index].select("factory_id", "machine_id", "window_end", "failure_within")
+    rows = frame[v.test_index].select("factory_id", "machine_id", "window_end", "failure_within", MEASURED)
     return rows.with_columns(
         pl.Series("probability", probability),
         pl.Series("survival", v.survival_probability if v.survival_probability is not None else np.full(v.test_index.size, np.nan)).fill_nan(None),
@@ -143,16 +145,18 @@ def evaluate_failure_hub(
 
 
 def daily_decisions(rows: pl.DataFrame, timezones: Mapping[str, str] | None = None) -> pl.DataFrame:
-    """Each machine's last hourly row of each of its factory's local days (``timezones``: IANA
-    zone per factory, UTC where not given): the risk the morning report shows for the day before.
-    A window belongs to the day it starts in (the one ending at midnight closes the day)."""
+    """The hourly row that answers for each machine's local day of its factory (``timezones``:
+    IANA zone per factory, UTC where not given): the risk the morning report shows for the day
+    before, chosen as the report chooses it (:func:`~analytics.models.failure.predict.day_answer`:
+    the last measured window). A window belongs to the day it starts in (the one ending at
+    midnight closes the day)."""
     timezones = timezones or {}
     parts = [
         part.with_columns((pl.col("window_end") - pl.duration(microseconds=1)).dt.convert_time_zone(timezones.get(factory_id, "UTC")).dt.date().alias("day"))
         for (factory_id,), part in rows.partition_by("factory_id", as_dict=True).items()
     ]
     stamped = pl.concat(parts) if parts else rows.with_columns(pl.lit(None, pl.Date).alias("day"))
-    return stamped.sort("window_end").group_by("factory_id", "machine_id", "day", maintain_order=True).last()
+    return day_answer(stamped, ["factory_id", "machine_id", "day"])
 
 
 def fleet_figures(

@@ -32,12 +32,17 @@ class DatedTables:
     """The tables ``tables`` of one factory, one folder per local date under ``base``.
 
     Every stored row carries ``factory_id``; reads filter on it and drop it (a second guard
-    beside the per-factory path)."""
+    beside the per-factory path). A table given its schema in ``schemas`` is read in it: a
+    column added since older dates were written reads as null there, and one since dropped is
+    left out (without it, a read across such dates fails on the first file that differs)."""
 
-    def __init__(self, base: UPath, factory_id: str, tables: Sequence[str]) -> None:
+    def __init__(
+        self, base: UPath, factory_id: str, tables: Sequence[str], schemas: Mapping[str, Mapping[str, pl.DataType]] | None = None
+    ) -> None:
         self.base = base
         self.factory_id = factory_id
         self.tables = tuple(tables)
+        self.schemas = dict(schemas or {})
 
     def folder(self, day: date) -> UPath:
         return self.base / f"date={day.isoformat()}"
@@ -103,5 +108,9 @@ class DatedTables:
                 files.append(uri(self.folder(day) / current[table]))
         if not files:
             return pl.LazyFrame()
-        frame = pl.scan_parquet(files, glob=False)
+        schema = self.schemas.get(table)
+        if schema is None:
+            frame = pl.scan_parquet(files, glob=False)
+        else:
+            frame = pl.scan_parquet(files, glob=False, schema={**schema, "factory_id": pl.String()}, missing_columns="insert", extra_columns="ignore")
         return frame.filter(pl.col("factory_id") == self.factory_id).drop("factory_id")

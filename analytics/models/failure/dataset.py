@@ -25,6 +25,10 @@ number of sensors more than 3 standard deviations off.
 
 Machine columns: running share over the trailing 24 h, hours since maintenance and since the last
 failure, and the cross-sensor physics of the feature set (current per load, temperature rises).
+Beside them, not a model input, ``measured``: whether the window had readings of its own (a
+sensor's statistics of the window, taken while the machine ran); an idle window has only the
+trailing features carried forward, so a day's answer comes from its last measured window
+(:func:`~analytics.models.failure.predict.day_answer`).
 Feature names are ``<sensor>__<feature>`` so every contribution can be traced back to a sensor.
 """
 
@@ -43,6 +47,7 @@ SENSOR_FEATURES = ("level", "q90", "shift", "z_24h", "z_7d", "trend", "dev_28d",
 MACHINE_FEATURES = ("running_24h", "hours_since_maintenance", "hours_since_failure")
 SUMMARY_FEATURES = ("max_offset", "second_offset", "max_z_7d", "sensors_off")
 KEYS = ("machine_id", "window_start", "window_end")
+MEASURED = "measured"  # the window had readings of its own (module doc); not a model input
 SEPARATOR = "__"
 
 
@@ -159,7 +164,16 @@ def failure_features(
     )
     state = state.with_columns(pl.lit(None, pl.Float64).alias(c) for c in cross if c not in state.columns)
     out = wide.join(state, on=["machine_id", "window_start"], how="left").with_columns(_summary(present))
-    return out.select(*KEYS, *columns, *SUMMARY_FEATURES, *MACHINE_FEATURES, *cross).sort("machine_id", "window_end")
+    return out.select(*KEYS, *columns, *SUMMARY_FEATURES, *MACHINE_FEATURES, *cross, _measured(present)).sort("machine_id", "window_end")
+
+
+def _measured(sensors: Sequence[str]) -> pl.Expr:
+    """Whether the window had readings of its own: a sensor's 90th percentile of the window is
+    there (every trailing feature is carried forward over idle windows; the window's own
+    statistics are not)."""
+    if not sensors:
+        return pl.lit(False).alias(MEASURED)
+    return pl.any_horizontal(pl.col(f"{s}{SEPARATOR}q90").is_not_null() for s in sensors).alias(MEASURED)
 
 
 def _summary(sensors: Sequence[str]) -> list[pl.Expr]:
@@ -198,7 +212,7 @@ def feature_columns(frame: pl.DataFrame) -> list[str]:
     def model_input(column: str) -> bool:
         if SEPARATOR in column:
             return column.split(SEPARATOR, 1)[1] in MODEL_SENSOR_FEATURES
-        return column not in KEYS and column not in LABEL_COLUMNS
+        return column not in KEYS and column not in LABEL_COLUMNS and column != MEASURED
 
     return [c for c in frame.columns if model_input(c)]
 

@@ -14,13 +14,21 @@ table ``risk``: one row per machine and hourly window with
 - ``sensors``, ``shares``, ``reason_en``, ``reason_ko``: the sensors that pushed the risk up and
   their recent behaviour in words;
 - ``model_id``, ``recipe`` and ``note``: which model produced the number (``pooled`` with a note
-  when the factory has no failures of its own).
+  when the factory has no failures of its own);
+- ``measured``: whether the window had readings of its own (the machine ran); an idle window's
+  risk rests on features carried forward from the last run. A day's answer for a report or a
+  tile is the risk of the machine's last measured window of the day (:func:`day_answer`): on
+  the held-out simulated fleet (``factoryhub eval failure --benchmark simulator``, seed 23) it
+  tells days before a failure from others better than the day's last window (Brier 0.1748
+  against 0.1783, precision of the alarms 0.60 against 0.54; development seed 11: 0.1695
+  against 0.1700, 0.66 against 0.64). Days stored before the column existed read it as null,
+  taken as measured.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -29,7 +37,7 @@ import polars as pl
 
 from analytics.features import MACHINE_HEALTH, FeatureStore
 from analytics.models.anomaly.scoring import day_bounds
-from analytics.models.failure.dataset import SEPARATOR, failure_features
+from analytics.models.failure.dataset import MEASURED, SEPARATOR, failure_features
 from analytics.models.failure.risk import DESCRIBED_FEATURES, explain
 from analytics.models.failure.training import KIND, WINDOW, FailureModel, load_sensors, machines_by_type, withdrawal
 from analytics.schemas import validate_factory_id
@@ -62,12 +70,13 @@ RISK_SCHEMA = {
     "model_id": pl.String(),
     "recipe": pl.String(),
     "note": pl.String(),
+    MEASURED: pl.Boolean(),
 }
 
 
 def risk_store(hub: Hub, factory_id: str) -> DatedTables:
     factory_id = validate_factory_id(factory_id)
-    return DatedTables(hub.lake.factory_root(factory_id) / "scores" / KIND / WINDOW, factory_id, ("risk",))
+    return DatedTables(hub.lake.factory_root(factory_id) / "scores" / KIND / WINDOW, factory_id, ("risk",), schemas={"risk": RISK_SCHEMA})
 
 
 def score_frame(
@@ -106,6 +115,7 @@ def score_frame(
         "model_id": [model_id] * n,
         "recipe": [model.recipe] * n,
         "note": [note] * n,
+        MEASURED: frame.get_column(MEASURED),
     }
     return pl.DataFrame(out, schema=RISK_SCHEMA).with_columns(pl.col(c).fill_nan(None) for c in ("p_1d", "p_3d", "p_7d", "ttf_median_h", "ttf_p10_h"))
 
@@ -176,6 +186,15 @@ def read_risk(hub: Hub, factory_id: str, start: date | None = None, end: date | 
     return risk_store(hub, factory_id).read("risk", start, end)
 
 
+def day_answer(risk: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
+    """The row of each group ``by`` (a machine's day) that answers for it: its last measured
+    window, or its last window when none was measured (module doc); a null ``measured`` (a day
+    stored before the column) counts as measured."""
+    measured = pl.col(MEASURED).fill_null(True)
+    return risk.sort(measured, "window_end").group_by(by, maintain_order=True).last()
+
+
 def latest_risk(risk: pl.DataFrame) -> pl.DataFrame:
-    """Each machine's last scored window (the day's answer for a report or a tile)."""
-    return risk.sort("window_end").group_by("machine_id", maintain_order=True).last().sort("probability", descending=True)
+    """Each machine's answer of a scored day (:func:`day_answer`: what a report or a tile shows),
+    the riskiest first."""
+    return day_answer(risk, ["machine_id"]).sort("probability", descending=True)
