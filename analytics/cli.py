@@ -11,6 +11,7 @@ from contextlib import contextmanager, nullcontext
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import typer
@@ -883,11 +884,12 @@ def predict(
 ) -> None:
     """Failure risk of a factory's machines, day by day: each window's calibrated probability of a
     failure within the horizon, the time-to-failure distribution and the reasons, stored for the
-    day (re-running a day replaces it). Shows each machine's last window."""
+    day (re-running a day replaces it). Shows each machine's answer of the last date: the risk of
+    its last window with readings of its own (its last window when it did not run), and when."""
     from analytics.models.failure.predict import latest_risk, predict_day
 
     hub = _hub()
-    hub.registry.factory(factory)
+    zone = hub.registry.factory(factory).timezone
     dates = _dates(day, start, end)
     if not dates:
         raise HubError("give --date YYYY-MM-DD (or --start and --end)")
@@ -898,14 +900,15 @@ def predict(
             risk = predict_day(hub, factory, d)
             bar.advance(task)
     last = latest_risk(risk) if risk is not None and risk.height else None
-    table = Table("machine", "P(failure within horizon)", "horizon (h)", "P(within 7 d)", "median time to failure (h)", "why", "model", title=f"{factory} {dates[-1]}")
+    table = Table("machine", "as of", "P(failure within horizon)", "horizon (h)", "P(within 7 d)", "median time to failure (h)", "why", "model", title=f"{factory} {dates[-1]}")
     rows = []
     for r in last.iter_rows(named=True) if last is not None else []:
         table.add_row(
-            r["machine_id"], f"{r['probability']:.2f}", f"{r['horizon_hours']:.0f}", "-" if r["p_7d"] is None else f"{r['p_7d']:.2f}",
+            r["machine_id"], r["window_end"].astimezone(ZoneInfo(zone)).strftime("%H:%M") + ("" if r["measured"] is not False else " (idle)"),
+            f"{r['probability']:.2f}", f"{r['horizon_hours']:.0f}", "-" if r["p_7d"] is None else f"{r['p_7d']:.2f}",
             "-" if r["ttf_median_h"] is None else f"{r['ttf_median_h']:.0f}", escape(r["reason_en"] or "-"), f"{r['model_id']} ({r['recipe']})",
         )  # fmt: skip
-        rows.append({"machine_id": r["machine_id"], "probability": round(r["probability"], 4), "model_id": r["model_id"]})
+        rows.append({"machine_id": r["machine_id"], "window_end": r["window_end"].isoformat(), "probability": round(r["probability"], 4), "model_id": r["model_id"]})
     err.print(table)
     print(json.dumps({"factory": factory, "dates": [d.isoformat() for d in dates], "machines": rows}))
 

@@ -260,10 +260,17 @@ def test_cli_train_and_predict(hub: Hub) -> None:
     assert trained.returncode == 0, trained.stderr
     models = json.loads(trained.stdout.strip().splitlines()[-1])["models"]
     assert set(models) == {TYPE} and models[TYPE]["status"] == "promoted"
-    predicted = run("predict", "--factory", FACTORY, "--date", "2026-10-05")
+    predicted = run("predict", "--factory", FACTORY, "--start", "2026-10-05", "--end", "2026-10-06")
     assert predicted.returncode == 0, predicted.stderr
     last = json.loads(predicted.stdout.strip().splitlines()[-1])
     assert {m["model_id"] for m in last["machines"]} == {models[TYPE]["model_id"]}
+    # Each machine's answer is the risk of its last window with readings on the last date (a
+    # working day), said with its local time.
+    stored = read_risk(hub, FACTORY, date(2026, 10, 6), date(2026, 10, 6)).filter(pl.col("measured")).collect()
+    expected = stored.sort("window_end").group_by("machine_id").last()
+    shown = {m["machine_id"]: (datetime.fromisoformat(m["window_end"]), m["probability"]) for m in last["machines"]}
+    assert shown == {r["machine_id"]: (r["window_end"], round(r["probability"], 4)) for r in expected.iter_rows(named=True)}
+    assert "as of" in predicted.stderr
     bad = run("predict", "--factory", "no-such-factory", "--date", "2026-10-05")
     assert bad.returncode != 0 and "no-such-factory" in bad.stderr
 
