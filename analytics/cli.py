@@ -1383,10 +1383,13 @@ def run_daily_command(
 ) -> None:
     """Every factory's day: ingest its inbox, features, anomaly scores, retraining when due,
     failure risk, solutions and alerts, then the daily report (written, and sent). A factory that
-    fails is recorded and does not stop the others; the exit status is 1 when any failed.
+    fails is recorded and does not stop the others; the exit status is 1 when any failed (or a
+    pooled model's training did).
     Re-running a date adds nothing and sends nothing twice. With --scheduler or --workers, each
     factory-day is a task on a Dask cluster (same work, same results). Then the pooled failure
     models that are due are trained (weekly, or when a factory they learned from stops sharing)."""
+    from analytics.pipeline.runs import RunLog
+
     hub = _hub()
     scheduler = scheduler or hub.settings.scheduler
     if send and not hub.settings.mail.host:
@@ -1395,7 +1398,7 @@ def run_daily_command(
     ids = factory or [f.factory_id for f in hub.registry.factories()]
     with _dask_client(scheduler, workers) if scheduler or workers > 1 else nullcontext() as client:
         run_id, results = _run_daily_with_progress(hub, ids, day, out, send, force, workers, client, pooled=not factory if pooled is None else pooled)
-    _print_daily_summary(run_id, results)
+    _print_daily_summary(run_id, results, RunLog(hub).pooled(run_id))
 
 
 @contextmanager
@@ -1429,7 +1432,9 @@ def _run_daily_with_progress(
         )  # fmt: skip
 
 
-def _print_daily_summary(run_id: str, results: list[FactoryRun]) -> None:
+def _print_daily_summary(run_id: str, results: list[FactoryRun], pooled: pl.DataFrame) -> None:
+    """The run's table of factories, their errors and the last-line JSON (with each pooled
+    model's training status); exit status 1 when a factory-day or a pooled training failed."""
     table = Table("factory", "date", "status", "files", "readings", "alarms", "statuses", "alerts opened", "report", "seconds", title=f"daily run {run_id}")
     for r in results:
         c = r.counts
@@ -1448,8 +1453,13 @@ def _print_daily_summary(run_id: str, results: list[FactoryRun]) -> None:
         for error in r.errors:
             err.print(f"{r.factory_id} {r.day}: {error}", markup=False, highlight=False)
     failed = [r.factory_id for r in results if r.status != "ok"]
-    print(json.dumps({"run_id": run_id, "factories": len(results), "failed": failed, "sent": sum(r.counts.get("report", {}).get("sent", 0) for r in results)}))
-    if failed:
+    trained = dict(pooled.select("machine_type", "status").iter_rows())
+    print(
+        json.dumps(
+            {"run_id": run_id, "factories": len(results), "failed": failed, "sent": sum(r.counts.get("report", {}).get("sent", 0) for r in results), "pooled": trained}
+        )
+    )
+    if failed or "failed" in trained.values():
         raise typer.Exit(1)
 
 

@@ -242,6 +242,7 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "admin.all_factories": {"ko": "모든 공장", "en": "all factories"},
     "admin.run_detail": {"ko": "공장별 실행 결과", "en": "Results per factory"},
     "admin.no_runs": {"ko": "실행 기록이 없습니다.", "en": "No runs recorded yet."},
+    "admin.run_pooled": {"ko": "실행 후 학습한 공동 고장 예측 모델", "en": "Pooled failure models trained after the factories"},
     # --- daily report e-mail ---------------------------------------------------------------
     "report.subject_attention": {"ko": "[{factory}] {day} 설비 {n}대 점검 필요", "en": "[{factory}] {day}: {n} machine(s) need attention"},
     "report.subject_watch": {"ko": "[{factory}] {day} 긴급한 설비 없음, 관찰 {n}대", "en": "[{factory}] {day}: nothing urgent, {n} machine(s) to watch"},
@@ -315,6 +316,9 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "run_status.ok": {"ko": "완료", "en": "done"},
     "run_status.failed": {"ko": "실패", "en": "failed"},
     "run_status.skipped": {"ko": "건너뜀 (이미 저장된 파일)", "en": "skipped (already stored)"},
+    "pooled_status.promoted": {"ko": "새 모델 사용", "en": "promoted"},
+    "pooled_status.no_model": {"ko": "새 모델 없음", "en": "no new model"},
+    "pooled_status.failed": {"ko": "학습 실패", "en": "training failed"},
     "stage.ingest": {"ko": "수집", "en": "ingest"},
     "stage.features": {"ko": "특징 계산", "en": "features"},
     "stage.score": {"ko": "이상 탐지", "en": "anomaly scoring"},
@@ -431,6 +435,7 @@ COLUMN_LABELS: Final[dict[str, dict[str, str]]] = {
     "last_login_at": {"ko": "마지막 로그인", "en": "Last sign-in"},
     "disabled": {"ko": "사용 중지", "en": "Disabled"},
     "run_id": {"ko": "실행 ID", "en": "Run ID"},
+    "machine_type": {"ko": "설비 유형", "en": "Machine type"},
     "day": {"ko": "날짜", "en": "Day"},
     "factories": {"ko": "공장 수", "en": "Factories"},
     "failed": {"ko": "실패한 공장", "en": "Failed"},
@@ -513,6 +518,18 @@ LIBRARY_TEXTS: Final[dict[str, str]] = {
     "pooled model: this factory has no failures of this type of its own": "여러 공장 공동 모델: 이 공장에는 이 유형의 고장 기록이 없음",
     "pooled model with this factory's own rows": "이 공장의 데이터를 포함한 여러 공장 공동 모델",
     "pooled model of the hub's sharing factories: this factory has no model of its own for this type": "허브에서 데이터를 공유하는 공장들로 학습한 공동 모델: 이 공장에는 이 유형의 자체 모델이 없음",
+    # what a pooled model's training did (analytics.models.failure.pooled, shown on the hub admin page)
+    "{reason}; the previous pooled model is retired": "{reason}; 이전 공동 모델은 사용 중지됨",
+    "first pooled model: Brier {brier} against {baseline} for the base rate": "첫 공동 모델: Brier {brier} (기저율 예측 {baseline})",
+    "refresh of the pooled model on data to {day}: Brier {brier} against {baseline}": "{day}까지의 데이터로 공동 모델 갱신: Brier {brier} (기저율 예측 {baseline})",
+    "did not beat the base-rate forecast on validation: Brier {brier} against {baseline}": "검증에서 기저율 예측보다 낫지 않음: Brier {brier} (기저율 예측 {baseline})",
+    "{n} sharing factories have machines of this type: a pooled model needs two": "이 유형의 설비가 있는 공유 공장이 {n}곳: 공동 모델에는 두 곳이 필요함",
+    "rows of {n} of {total} sharing factories could not be read: a pooled model needs two": "공유 공장 {total}곳 중 {n}곳의 데이터를 읽지 못함: 공동 모델에는 두 곳이 필요함",
+    "no features for this machine type yet": "이 설비 유형의 특징 데이터가 아직 없음",
+    "no validation rows to judge the pooled model on": "공동 모델을 평가할 검증 데이터가 없음",
+    "{positives} failure rows and {negatives} healthy rows: too few to fit and calibrate a failure model": "고장 행 {positives}개, 정상 행 {negatives}개: 고장 예측 모델을 학습하고 보정하기에 너무 적음",
+    "no calibration fold had failures on both sides": "고장이 양쪽에 모두 있는 보정 구간이 없음",
+    "none of the {n} validation splits had enough failures on its training side": "검증 분할 {n}개 모두 학습 쪽 고장이 충분하지 않음",
 }
 _COUNTS: Final = frozenset({"n", "row", "pct"})  # whole numbers, so "(5 samples)" cannot be read as part of a value
 _NUMBER: Final = r"\d+"
@@ -608,6 +625,10 @@ def run_status_label(status: str, language: str) -> str:
 
 def stage_label(stage: str, language: str) -> str:
     return t(f"stage.{stage}", language)
+
+
+def pooled_status_label(status: str, language: str) -> str:
+    return t(f"pooled_status.{status}", language)
 
 
 def run_kind_label(kind: str, language: str) -> str:

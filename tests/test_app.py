@@ -289,6 +289,38 @@ def test_the_admin_page_exists_only_for_admins(served: Hub) -> None:
     assert set(users["username"]) == set(USERS)
 
 
+def test_the_admin_sees_what_a_run_did_to_the_pooled_models_in_korean(served_copy: Hub) -> None:
+    from datetime import date
+
+    from analytics.models.failure.pooled import PooledResult
+    from analytics.pipeline.runs import RunLog
+
+    promoted = "first pooled model: Brier 0.12 against 0.15 for the base rate"
+    retired = "1 sharing factories have machines of this type: a pooled model needs two; the previous pooled model is retired"
+    log = RunLog(served_copy)
+    run_id = log.start("daily", date(2026, 10, 1))  # the newest run: the page shows it first
+    log.record_pooled(
+        run_id,
+        [
+            PooledResult("centrifugal_pump", "promoted", model_id="m-pump", reason=promoted, factories=3),
+            PooledResult("air_compressor", "no_model", reason=retired, factories=1),
+        ],
+    )
+    log.finish(run_id)
+    at = _app("admin", "ko")
+    at.switch_page("screens/admin.py").run()
+    assert not at.exception
+    assert t("admin.run_pooled", "ko") in _texts(at)
+    pooled = next(d.value for d in at.dataframe if "machine_type" in d.value.columns)
+    rows = {r["machine_type"]: r for r in pooled.to_dict("records")}
+    assert set(rows) == {"원심펌프", "공기압축기"}
+    pump, compressor = rows["원심펌프"], rows["공기압축기"]
+    assert (pump["status"], pump["model_id"]) == (t("pooled_status.promoted", "ko"), "m-pump")
+    assert compressor["status"] == t("pooled_status.no_model", "ko")
+    assert untranslated_words(promoted, pump["reason"]) == [], pump["reason"]
+    assert untranslated_words(retired, compressor["reason"]) == [], compressor["reason"]
+
+
 def test_pages_are_not_reachable_without_the_router() -> None:
     # Streamlit serves every script in a `pages/` folder beside the main script by its own URL,
     # bypassing the router's sign-in; the app keeps its pages elsewhere.

@@ -17,18 +17,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics.config import FailureSettings
+from analytics.i18n import localize_text
 from analytics.models.failure.pooled import RECIPE, Selection, Tally, pooled_due, refresh_pooled, tally_figures, train_pooled, validation_splits
 from analytics.models.failure.predict import POOLED_NOTE, predict_day
 from analytics.models.failure.risk import classification_figures, platt, platt_from_counts
 from analytics.models.failure.training import KIND, learned_from
 from analytics.store.hub import Hub
 from analytics.store.models import ModelStore
-from tests.conftest import POOLED_FACTORIES
+from analytics.pipeline.runs import RunLog
+from tests.conftest import POOLED_FACTORIES, untranslated_words
 
 PUMP = "centrifugal_pump"
 # The fleet holds five weeks: the classifier learns the 48 h label itself (as in test_failure_training).
 SETTINGS = FailureSettings(default_horizon_hours=48, hazard_hours=48)
 UNTIL = datetime(2026, 10, 6, tzinfo=UTC)
+
+
+def _reads_in_korean(reason: str) -> bool:
+    """What a pooled training did, as the hub admin page shows it to a Korean reader."""
+    return untranslated_words(reason, localize_text(reason, "ko") or "") == []
 
 
 def _scored_rows(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -126,6 +133,7 @@ def fleet(pooled_fleet_dir: Path, tmp_path: Path) -> Hub:
 def test_a_pooled_model_is_trained_carded_promoted_and_used_by_a_sharing_factory_without_its_own(fleet: Hub) -> None:
     result = train_pooled(fleet, PUMP, until=UNTIL, settings=SETTINGS)
     assert result.status == "promoted", result.reason
+    assert _reads_in_korean(result.reason)
     assert result.factories == len(POOLED_FACTORIES) and result.training["factories"] == len(POOLED_FACTORIES)
     m = result.metrics
     assert m["brier"] < m["brier_baseline"] and m["splits"] >= 1 and m["validated_on"]["rows"] == m["rows"] > 0
@@ -173,6 +181,7 @@ def test_pooled_models_are_refreshed_when_due_and_retired_when_a_factory_stops_s
     assert pooled_due(fleet, PUMP, UNTIL, SETTINGS) == "1 of the factories whose rows it learned from no longer share"
     again = {r.machine_type: r for r in refresh_pooled(fleet, UNTIL, settings=SETTINGS)}
     assert again[PUMP].status == "no_model" and again[PUMP].reason.endswith("the previous pooled model is retired")
+    assert _reads_in_korean(again[PUMP].reason)
     assert store.champion(KIND, PUMP) is None and store.retired(KIND, PUMP)
     day = date(2026, 10, 6)
     assert predict_day(fleet, POOLED_FACTORIES[0], day).filter(pl.col("machine_type") == PUMP).height == 0
@@ -190,8 +199,14 @@ def test_the_daily_run_trains_the_pooled_models_that_are_due(fleet: Hub, tmp_pat
     # One factory's run refreshes nothing by default (a re-run of one day); pooled=True asks for it.
     assert run_daily(fleet, day, [factory_id], send=False, out_dir=tmp_path / "out", settle_seconds=0, on_pooled=trained.extend)[1]
     assert trained == [] and ModelStore.pooled(fleet).machine_ids(KIND) == []
-    _, results = run_daily(fleet, day, [factory_id], send=False, out_dir=tmp_path / "out", settle_seconds=0, pooled=True, on_pooled=trained.extend)
+    run_id, results = run_daily(fleet, day, [factory_id], send=False, out_dir=tmp_path / "out", settle_seconds=0, pooled=True, on_pooled=trained.extend)
     assert [r.factory_id for r in results] == [factory_id]
+    # The run records what each training did, for the hub admin page.
+    recorded = RunLog(fleet).pooled(run_id)
+    assert recorded.select("machine_type", "status", "model_id", "reason", "factories").rows() == sorted(
+        (r.machine_type, r.status, r.model_id, r.reason, r.factories) for r in trained
+    )
+    assert all(_reads_in_korean(r.reason) for r in trained)
     # Every type of the sharing factories had no pooled model: each was tried, on data to the day's end.
     types = {m.machine_type for f in POOLED_FACTORIES for m in fleet.registry.machines(f)}
     assert {r.machine_type for r in trained} == types
@@ -211,7 +226,7 @@ def test_no_pooled_model_from_a_single_sharing_factory(fleet: Hub) -> None:
     for factory_id in POOLED_FACTORIES[1:]:
         fleet.registry.set_model_sharing(factory_id, False)
     result = train_pooled(fleet, PUMP, until=UNTIL, settings=SETTINGS)
-    assert result.status == "no_model" and "needs two" in result.reason
+    assert result.status == "no_model" and "needs two" in result.reason and _reads_in_korean(result.reason)
     assert ModelStore.pooled(fleet).champion(KIND, PUMP) is None
 
 
@@ -230,6 +245,7 @@ def test_a_factory_whose_rows_cannot_be_read_is_left_out_not_the_pool(fleet: Hub
     # validate a model on: the reason says so, not that a factory could not be read).
     assert result.training["factories"] == len(POOLED_FACTORIES) - 1 and result.factories == len(POOLED_FACTORIES)
     assert "could not be read" not in result.reason and result.status == "no_model" and "validation" in result.reason
+    assert _reads_in_korean(result.reason)
 
 
 def test_reasons_name_only_the_sensors_the_machines_have() -> None:

@@ -113,6 +113,29 @@ def test_record_rejects_unknown_status_and_bad_factory_ids(acme: Hub) -> None:
         log.record(run_id, "acme'; DROP TABLE users; --", date(2026, 1, 1), status="ok", started_at=datetime.now(UTC))
 
 
+def test_a_failed_pooled_training_fails_the_run_and_is_kept_with_it(acme: Hub) -> None:
+    from datetime import UTC, datetime
+
+    from analytics.models.failure.pooled import PooledResult
+
+    log = RunLog(acme)
+    run_id = log.start("daily", date(2026, 1, 1))
+    log.record(run_id, "acme", date(2026, 1, 1), status="ok", started_at=datetime.now(UTC))
+    log.record_pooled(run_id, [PooledResult("pump", "promoted", model_id="m1", reason="first pooled model", factories=3, seconds=1.5)])
+    assert log.finish(run_id) == "ok"
+    other = log.start("daily", date(2026, 1, 2))
+    log.record(other, "acme", date(2026, 1, 2), status="ok", started_at=datetime.now(UTC))
+    log.record_pooled(other, [PooledResult("press", "failed", reason="MemoryError: ", factories=2), PooledResult("pump", "no_model", reason="too few", factories=2)])
+    # Every factory-day went well, but the hub's pooled press model could not be trained: the
+    # operator must look, so the run failed.
+    assert log.finish(other) == "failed"
+    assert log.runs().filter(run_id=other)[["status", "factories", "failed"]].row(0) == ("failed", 1, 0)
+    assert log.pooled(other).select("machine_type", "status", "model_id", "factories").rows() == [("press", "failed", None, 2), ("pump", "no_model", None, 2)]
+    assert log.pooled(run_id).select("machine_type", "status", "model_id", "seconds").rows() == [("pump", "promoted", "m1", 1.5)]
+    with pytest.raises(ValueError, match="status"):
+        log.record_pooled(run_id, [PooledResult("pump", "fine")])
+
+
 def test_demo_accounts_are_created_then_reset(acme: Hub) -> None:
     book = UserBook(acme)
     first = demo_accounts(acme, ["acme"])

@@ -2,8 +2,9 @@
 
 A run (the scheduled daily run, a demo build, a re-run of a day) is one row with its kind, the day
 it processed, when it started and ended and how it ended; each factory-day in it is one row with
-its status, the stage that failed and why, and per-stage seconds and summaries. A run that crashed
-stays ``running`` with no end time, which is what an operator needs to see.
+its status, the stage that failed and why, and per-stage seconds and summaries; each of the hub's
+pooled failure models it trained afterwards is one row with what the training did. A run that
+crashed stays ``running`` with no end time, which is what an operator needs to see.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from analytics.schemas import validate_factory_id
 from analytics.store.hub import Hub
 
 if TYPE_CHECKING:
+    from analytics.models.failure.pooled import PooledResult
     from analytics.pipeline.daily import FactoryDay
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,16 @@ FACTORY_RESULT_SCHEMA: Final[dict[str, pl.DataType]] = {
     "finished_at": pl.String(),
     "details_json": pl.String(),
 }
+POOLED_RESULT_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "machine_type": pl.String(),
+    "status": pl.String(),
+    "model_id": pl.String(),
+    "reason": pl.String(),
+    "factories": pl.Int64(),
+    "seconds": pl.Float64(),
+    "finished_at": pl.String(),
+}
+POOLED_STATUSES: Final = ("promoted", "no_model", "failed")  # analytics.models.failure.pooled.PooledResult
 
 
 def _now() -> str:
@@ -98,15 +110,40 @@ class RunLog:
                 ),
             )  # fmt: skip
 
+    def record_pooled(self, run_id: str, results: list[PooledResult]) -> None:
+        """Store (or replace) what the run's training of each pooled model did."""
+        for r in results:
+            if r.status not in POOLED_STATUSES:
+                raise ValueError(f"pooled status must be one of {POOLED_STATUSES}, got {r.status!r}")
+        with self.hub.registry.transaction() as con:
+            con.executemany(
+                "INSERT INTO pipeline_run_pooled (run_id, machine_type, status, model_id, reason, factories, seconds, finished_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, machine_type) DO UPDATE SET status = excluded.status, "
+                "model_id = excluded.model_id, reason = excluded.reason, factories = excluded.factories, seconds = excluded.seconds, "
+                "finished_at = excluded.finished_at",
+                [(run_id, r.machine_type, r.status, r.model_id, r.reason, r.factories, r.seconds, _now()) for r in results],
+            )
+
+    def pooled(self, run_id: str) -> pl.DataFrame:
+        """The pooled models the run trained, by machine type (:data:`POOLED_RESULT_SCHEMA`)."""
+        with self.hub.registry.transaction() as con:
+            rows = con.execute(
+                f"SELECT {', '.join(POOLED_RESULT_SCHEMA)} FROM pipeline_run_pooled WHERE run_id = ? ORDER BY machine_type",
+                (run_id,),
+            ).fetchall()
+        return pl.DataFrame(rows, schema=POOLED_RESULT_SCHEMA, orient="row")
+
     def finish(self, run_id: str) -> str:
-        """Close the run: failed when any factory-day failed, else ok; returns the status."""
+        """Close the run: failed when any factory-day or any pooled model's training failed,
+        else ok; returns the status."""
         with self.hub.registry.transaction() as con:
             factories, failed = con.execute(
                 "SELECT count(DISTINCT factory_id), count(DISTINCT CASE WHEN status = 'failed' THEN factory_id END) "
                 "FROM pipeline_run_factories WHERE run_id = ?",
                 (run_id,),
             ).fetchone()
-            status = "failed" if failed else "ok"
+            (pooled_failed,) = con.execute("SELECT count(*) FROM pipeline_run_pooled WHERE run_id = ? AND status = 'failed'", (run_id,)).fetchone()
+            status = "failed" if failed or pooled_failed else "ok"
             con.execute(
                 "UPDATE pipeline_runs SET finished_at = ?, status = ?, factories = ?, failed = ? WHERE run_id = ?",
                 (_now(), status, factories, failed, run_id),

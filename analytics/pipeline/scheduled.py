@@ -253,7 +253,8 @@ def run_daily(
 
     After the factory-days, with ``pooled``, the hub's pooled failure models that are due are
     trained on the same cluster (:func:`~analytics.models.failure.pooled.refresh_pooled`, on data
-    up to the latest day's end; ``on_pooled`` gets what each training did). By default only a run
+    up to the latest day's end; recorded in the run, which fails when one of them failed;
+    ``on_pooled`` gets what each training did). By default only a run
     of every factory does it: re-running one factory's day should not retrain the hub's models."""
     from analytics.schemas import validate_factory_id
 
@@ -288,6 +289,7 @@ def run_daily(
 
         until = max(day_bounds(d, hub.registry.factory(f).timezone)[1] for f, d in days.items())
         trained = refresh_pooled(hub, until, client=on)
+        runs.record_pooled(run_id, trained)
         if on_pooled is not None and trained:
             on_pooled(trained)
 

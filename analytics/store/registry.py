@@ -177,6 +177,20 @@ CREATE TABLE IF NOT EXISTS pipeline_run_factories (
     details_json TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (run_id, factory_id, day)
 );
+-- The hub's pooled failure models a run trained after its factory-days, one row per machine type
+-- (analytics.models.failure.pooled.refresh_pooled): hub-wide, so it goes with its run, not with a
+-- factory, and only hub admins see it.
+CREATE TABLE IF NOT EXISTS pipeline_run_pooled (
+    run_id TEXT NOT NULL REFERENCES pipeline_runs(run_id) ON DELETE CASCADE,
+    machine_type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    model_id TEXT,
+    reason TEXT NOT NULL DEFAULT '',
+    factories INTEGER NOT NULL DEFAULT 0,
+    seconds REAL NOT NULL DEFAULT 0,
+    finished_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, machine_type)
+);
 -- The daily report e-mail (analytics.reports.mail): who receives a factory's report, and every
 -- report sent, one row per recipient, so a day's report reaches each person once.
 CREATE TABLE IF NOT EXISTS report_recipients (

@@ -4,7 +4,7 @@ pipeline's runs with their status."""
 import polars as pl
 import streamlit as st
 
-from analytics.i18n import LANGUAGE_NAMES, run_kind_label, run_status_label, stage_label
+from analytics.i18n import LANGUAGE_NAMES, localize_text, machine_type_label, pooled_status_label, run_kind_label, run_status_label, stage_label
 from analytics.pipeline.runs import RunLog
 from analytics.store.overview import factory_overview
 from analytics.store.users import UserBook
@@ -56,5 +56,9 @@ if runs.height:
     labels = {r["run_id"]: f"{r['day'] or '—'} · {run_kind_label(r['kind'], s.language)} · {r['started_at']}" for r in runs.iter_rows(named=True)}
     chosen = st.selectbox(t("admin.run_detail"), list(labels), format_func=labels.__getitem__, key="admin_run")
     show_table(RunLog(hub()).summary(chosen), s, values={"status": run_status_label, "stage": stage_label})
+    pooled = RunLog(hub()).pooled(chosen)
+    if pooled.height:
+        st.caption(t("admin.run_pooled"))
+        show_table(pooled, s, values={"machine_type": machine_type_label, "status": pooled_status_label, "reason": localize_text})
 else:
     st.caption(t("admin.no_runs"))
