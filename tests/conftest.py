@@ -31,16 +31,29 @@ NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 def untranslated_words(english: str, shown: str) -> list[str]:
     """The words of ``english``'s library templates (:data:`analytics.i18n.LIBRARY_TEXTS`) still in
-    ``shown``, its Korean rendering; ``["<no Hangul>"]`` when it has no Korean at all."""
+    ``shown``, its Korean rendering; ``["<no Hangul>"]`` when it has no Korean at all. A word is
+    left untranslated when ``shown`` has it more often than the data it quotes do (the values of
+    the template's placeholders, kept as they are: "use maintenance/failure/alarm" lists the kinds
+    a file may use, in the words the file must use)."""
     import re
+    from collections import Counter
 
-    from analytics.i18n import LIBRARY_TEXTS
+    from analytics.i18n import _NESTED_TEXTS, LIBRARY_TEXTS, _text_patterns
+
+    def words(text: str) -> list[str]:
+        return re.findall(r"\b[a-z]{3,}\b", text)
 
     if not re.search("[가-힣]", shown):
         return ["<no Hangul>"]
     template_words = {w for en in LIBRARY_TEXTS for w in re.findall(r"[a-z]{3,}", re.sub(r"\{\w+\}", " ", en))}
-    in_english = set(re.findall(r"\b[a-z]{3,}\b", english))
-    return sorted(w for w in set(re.findall(r"\b[a-z]{3,}\b", shown)) if w in template_words and w in in_english)
+    in_english = set(words(english))
+    quoted: Counter[str] = Counter()
+    match = next((m for pattern, _ in _text_patterns() if (m := pattern.match(english))), None)
+    if match is not None:
+        quoted.update(w for name, value in match.groupdict().items() if name not in _NESTED_TEXTS for w in words(value))
+    left = Counter(words(shown))
+    left.subtract(quoted)
+    return sorted(w for w, n in left.items() if n > 0 and w in template_words and w in in_english)
 
 PLANT = {
     "factory": {"id": "acme", "name_ko": "에이크미 정밀", "name_en": "Acme Precision", "timezone": "Asia/Seoul"},
