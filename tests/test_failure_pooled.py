@@ -222,6 +222,22 @@ def test_the_daily_run_trains_the_pooled_models_that_are_due(fleet: Hub, tmp_pat
     assert again == []
 
 
+def test_a_daily_run_whose_pooled_refresh_crashes_is_recorded_failed(fleet: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from analytics.models.failure import pooled
+    from analytics.pipeline.scheduled import run_daily
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise OSError("pooled model store unreachable")
+
+    monkeypatch.setattr(pooled, "refresh_pooled", crash)
+    day, factory_id = date(2026, 10, 6), POOLED_FACTORIES[0]
+    with pytest.raises(OSError, match="unreachable"):
+        run_daily(fleet, day, [factory_id], send=False, out_dir=tmp_path / "out", settle_seconds=0, pooled=True)
+    run = RunLog(fleet).runs().row(0, named=True)
+    # The factory-day went well; the run as a whole did not finish its work.
+    assert (run["status"], run["factories"], run["failed"]) == ("failed", 1, 0)
+
+
 def test_no_pooled_model_from_a_single_sharing_factory(fleet: Hub) -> None:
     for factory_id in POOLED_FACTORIES[1:]:
         fleet.registry.set_model_sharing(factory_id, False)

@@ -93,6 +93,22 @@ def test_a_run_without_failures_ends_ok_and_runs_list_newest_first(lived_copy: H
     assert runs.filter(run_id=second_id)[["status", "factories", "day"]].row(0) == ("ok", 0, None)
 
 
+def test_an_interrupted_run_is_closed_failed_with_what_it_recorded(lived_copy: Hub) -> None:
+    factory_id = LIVED_FACTORIES[1]
+    last = _last_day(lived_copy, factory_id)
+
+    def stop(outcome: object) -> None:
+        raise KeyboardInterrupt  # the operator's Ctrl-C after the first day
+
+    with pytest.raises(KeyboardInterrupt):
+        live_days(lived_copy, {factory_id: [last - timedelta(days=1), last]}, kind="rerun", on_day=stop)
+    run = RunLog(lived_copy).runs().row(0, named=True)
+    # Its one finished day went well, but the run did not do all it was asked: failed, not ok.
+    assert (run["kind"], run["status"], run["factories"], run["failed"]) == ("rerun", "failed", 1, 0)
+    assert run["finished_at"] is not None
+    assert RunLog(lived_copy).results(run["run_id"]).get_column("day").to_list() == [(last - timedelta(days=1)).isoformat()]
+
+
 def test_run_results_go_with_their_factory(lived_copy: Hub) -> None:
     factory_id = LIVED_FACTORIES[1]
     run_id, _ = live_days(lived_copy, {factory_id: [_last_day(lived_copy, factory_id)]}, kind="rerun")

@@ -3,8 +3,9 @@
 A run (the scheduled daily run, a demo build, a re-run of a day) is one row with its kind, the day
 it processed, when it started and ended and how it ended; each factory-day in it is one row with
 its status, the stage that failed and why, and per-stage seconds and summaries; each of the hub's
-pooled failure models it trained afterwards is one row with what the training did. A run that
-crashed stays ``running`` with no end time, which is what an operator needs to see.
+pooled failure models it trained afterwards is one row with what the training did. A run an
+error interrupted is closed ``failed`` with what it recorded; one whose process died stays
+``running`` with no end time, which is what an operator needs to see.
 """
 
 from __future__ import annotations
@@ -133,9 +134,10 @@ class RunLog:
             ).fetchall()
         return pl.DataFrame(rows, schema=POOLED_RESULT_SCHEMA, orient="row")
 
-    def finish(self, run_id: str) -> str:
-        """Close the run: failed when any factory-day or any pooled model's training failed,
-        else ok; returns the status."""
+    def finish(self, run_id: str, *, interrupted: bool = False) -> str:
+        """Close the run: failed when it was ``interrupted`` (an error ended it before all its
+        work was done) or when any factory-day or any pooled model's training failed, else ok;
+        returns the status."""
         with self.hub.registry.transaction() as con:
             factories, failed = con.execute(
                 "SELECT count(DISTINCT factory_id), count(DISTINCT CASE WHEN status = 'failed' THEN factory_id END) "
@@ -143,7 +145,7 @@ class RunLog:
                 (run_id,),
             ).fetchone()
             (pooled_failed,) = con.execute("SELECT count(*) FROM pipeline_run_pooled WHERE run_id = ? AND status = 'failed'", (run_id,)).fetchone()
-            status = "failed" if failed or pooled_failed else "ok"
+            status = "failed" if interrupted or failed or pooled_failed else "ok"
             con.execute(
                 "UPDATE pipeline_runs SET finished_at = ?, status = ?, factories = ?, failed = ? WHERE run_id = ?",
                 (_now(), status, factories, failed, run_id),
@@ -246,6 +248,7 @@ def live_days(
     log_ = RunLog(hub)
     run_id = log_.start(kind, every_day[-1] if every_day else None)
     outcomes: list[DayOutcome] = []
+    completed = False
     try:
         for day in every_day:
             for factory_id, days in days_by_factory.items():
@@ -265,6 +268,8 @@ def live_days(
                 outcomes.append(outcome)
                 if on_day is not None:
                     on_day(outcome)
+        completed = True
     finally:
-        log_.finish(run_id)  # an interrupted run is closed with what it recorded
+        # An interrupted run is closed with what it recorded, and failed: its days are not all done.
+        log_.finish(run_id, interrupted=not completed)
     return run_id, outcomes

@@ -293,6 +293,7 @@ def run_daily(
         if on_pooled is not None and trained:
             on_pooled(trained)
 
+    completed = False
     try:
         if client is not None:
             for result in _on_cluster(client, hub, run_id, days, options):
@@ -309,6 +310,9 @@ def run_daily(
             for factory_id in ids:
                 record(_guarded(hub, factory_id, days[factory_id], options, on_stage))
             refresh(None)
+        completed = True
     finally:
-        runs.finish(run_id)  # an interrupted run is closed with what it recorded
+        # An interrupted run (an error outside a factory-day, the pooled refresh's, Ctrl-C) is
+        # closed with what it recorded, and failed: its work is not all done.
+        runs.finish(run_id, interrupted=not completed)
     return run_id, [results[f] for f in ids if f in results]
