@@ -127,12 +127,7 @@ class RunLog:
 
     def pooled(self, run_id: str) -> pl.DataFrame:
         """The pooled models the run trained, by machine type (:data:`POOLED_RESULT_SCHEMA`)."""
-        with self.hub.registry.transaction() as con:
-            rows = con.execute(
-                f"SELECT {', '.join(POOLED_RESULT_SCHEMA)} FROM pipeline_run_pooled WHERE run_id = ? ORDER BY machine_type",
-                (run_id,),
-            ).fetchall()
-        return pl.DataFrame(rows, schema=POOLED_RESULT_SCHEMA, orient="row")
+        return self._select(POOLED_RESULT_SCHEMA, "FROM pipeline_run_pooled WHERE run_id = ? ORDER BY machine_type", (run_id,))
 
     def finish(self, run_id: str, *, interrupted: bool = False) -> str:
         """Close the run: failed when it was ``interrupted`` (an error ended it before all its
@@ -154,23 +149,23 @@ class RunLog:
 
     def runs(self, limit: int = 100) -> pl.DataFrame:
         """The newest runs first (:data:`RUN_SCHEMA`)."""
-        with self.hub.registry.transaction() as con:
-            rows = con.execute(
-                f"SELECT {', '.join(RUN_SCHEMA)} FROM pipeline_runs ORDER BY started_at DESC, rowid DESC LIMIT ?",
-                (limit,),
-            ).fetchall()
-        return pl.DataFrame(rows, schema=RUN_SCHEMA, orient="row")
+        return self._select(RUN_SCHEMA, "FROM pipeline_runs ORDER BY started_at DESC, rowid DESC LIMIT ?", (limit,))
 
     def results(self, run_id: str, factory_id: str | None = None) -> pl.DataFrame:
         """Each factory-day of a run (:data:`FACTORY_RESULT_SCHEMA`); one factory's with ``factory_id``."""
-        sql = f"SELECT {', '.join(FACTORY_RESULT_SCHEMA)} FROM pipeline_run_factories WHERE run_id = ?"
+        sql = "FROM pipeline_run_factories WHERE run_id = ?"
         params: tuple[Any, ...] = (run_id,)
         if factory_id is not None:
             sql += " AND factory_id = ?"
             params += (validate_factory_id(factory_id),)
+        return self._select(FACTORY_RESULT_SCHEMA, sql + " ORDER BY day, factory_id", params)
+
+    def _select(self, schema: dict[str, pl.DataType], source: str, params: tuple[Any, ...]) -> pl.DataFrame:
+        """``SELECT`` of ``schema``'s columns ``source`` (the FROM, WHERE and ORDER of the query,
+        values as ``?``), as a frame of ``schema``."""
         with self.hub.registry.transaction() as con:
-            rows = con.execute(sql + " ORDER BY day, factory_id", params).fetchall()
-        return pl.DataFrame(rows, schema=FACTORY_RESULT_SCHEMA, orient="row")
+            rows = con.execute(f"SELECT {', '.join(schema)} {source}", params).fetchall()
+        return pl.DataFrame(rows, schema=schema, orient="row")
 
 
     def summary(self, run_id: str) -> pl.DataFrame:
