@@ -26,7 +26,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from analytics.pipeline.runs import RunLog
-from analytics.pipeline.scheduled import FactoryRun, run_daily
+from analytics.pipeline.scheduled import FactoryRun, report_folder, run_daily
 from analytics.solutions.alerts import AlertBook
 from analytics.store.hub import Hub
 from analytics.store.lake import TABLES
@@ -195,9 +195,17 @@ def test_the_daily_run_on_the_cluster_with_the_factories_data_on_an_object_store
     # Started after the store's variables are set: the workers inherit where the bucket is.
     with dask_client(workers=2, threads_per_worker=1, dashboard_address=":0") as client:
         assert all(os.environ["AWS_ENDPOINT_URL"] == v for v in client.run(lambda: os.environ.get("AWS_ENDPOINT_URL")).values())
-        _run_days(hub, tmp_path / "reports", client)
+        done = _run_days(hub, tmp_path / "reports", client)
     assert not (tmp_path / "control" / "factories").exists()  # nothing of the factories' data landed locally
     assert_same_days(reference, hub, reference_reports, tmp_path / "reports")
+    # A worker may be another machine: it wrote each report to the bucket, and the client copied
+    # it to --out (the run names the copy).
+    for run in done:
+        stored = report_folder(hub, run.factory_id, run.day)
+        copied = report_folder(hub, run.factory_id, run.day, tmp_path / "reports")
+        assert run.report == copied / "report.ko.html"
+        assert sorted(p.name for p in stored.iterdir()) == sorted(p.name for p in copied.iterdir())
+        assert all((copied / p.name).read_bytes() == p.read_bytes() for p in stored.iterdir())
 
 
 # --- pooled failure models with xgboost.dask ------------------------------------------------------

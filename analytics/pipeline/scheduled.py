@@ -35,6 +35,7 @@ from analytics.models.anomaly.scoring import day_bounds
 from analytics.pipeline.daily import STAGES, process_day
 from analytics.pipeline.runs import RunLog
 from analytics.store.hub import Hub
+from analytics.store.storage import write_bytes_atomic
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -63,7 +64,7 @@ class FactoryRun:
     errors: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     counts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    report: Path | None = None
+    report: Path | UPath | None = None
     subject: str = ""
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -213,7 +214,11 @@ def _one_factory(locations: tuple[str, str], factory_id: str, day: date, options
 
 def _on_cluster(client: Client, hub: Hub, run_id: str, days: dict[str, date], options: dict[str, Any]) -> Iterator[FactoryRun]:
     """Factory-days as tasks of one Dask graph, as they finish; a task that failed for good
-    (its worker kept dying) is its factory's failure."""
+    (its worker kept dying) is its factory's failure.
+
+    A worker may be another machine, whose disk ``out_dir`` is not on: it writes the report to
+    the factory's folder on the hub's storage, which every machine reaches, and this process
+    copies it to ``out_dir``."""
     from analytics.pipeline.cluster import fan_out
 
     def lost(factory_id: str, exc: BaseException) -> FactoryRun:
@@ -221,8 +226,27 @@ def _on_cluster(client: Client, hub: Hub, run_id: str, days: dict[str, date], op
         result.fail("run", f"{type(exc).__name__}: {exc}")
         return result
 
-    items = {f: (hub.locations, f, d, options) for f, d in days.items()}
-    yield from fan_out(client, _one_factory, items, prefix=f"daily-{run_id}", on_error=lost)
+    items = {f: (hub.locations, f, d, {**options, "out_dir": None}) for f, d in days.items()}
+    for result in fan_out(client, _one_factory, items, prefix=f"daily-{run_id}", on_error=lost):
+        yield _report_to(hub, result, options["out_dir"])
+
+
+def _report_to(hub: Hub, run: FactoryRun, out_dir: Path | None) -> FactoryRun:
+    """``run`` with its report (written to the factory's folder on the hub's storage) copied to
+    ``out_dir/<factory>/<day>`` when given, each file whole; a copy that fails is the factory's
+    report failure."""
+    if out_dir is None or run.report is None:
+        return run
+    source, target = report_folder(hub, run.factory_id, run.day), report_folder(hub, run.factory_id, run.day, out_dir)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for path in source.iterdir():
+            write_bytes_atomic(target / path.name, path.read_bytes())
+    except OSError as exc:
+        run.fail("report", f"not copied to {target}: {type(exc).__name__}: {exc}")
+        return run
+    run.report = target / run.report.name
+    return run
 
 
 def run_daily(
