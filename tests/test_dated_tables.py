@@ -59,3 +59,23 @@ def test_stored_risk_of_days_before_the_measured_column_still_reads(tmp_path: Pa
     stored = read_risk(hub, factory_id).sort("window_end").collect()
     assert stored.schema == pl.Schema(RISK_SCHEMA)
     assert stored.get_column("measured").to_list() == [None, None, True, False]
+
+
+def test_every_fixed_schema_store_declares_what_its_days_hold(lived_dir: Path) -> None:
+    """A read in a declared schema leaves out a column the schema does not name: the schema of
+    each store must be what its writers write, or a new column would vanish on the way back."""
+    from analytics.models.anomaly.scoring import score_store
+    from analytics.solutions.solve import solution_store
+
+    hub = Hub.open(data_dir=lived_dir)
+    checked = 0
+    for factory in hub.registry.factories():
+        fid = factory.factory_id
+        for store in (risk_store(hub, fid), score_store(hub, fid, "1h"), solution_store(hub, fid)):
+            assert set(store.schemas) == set(store.tables)
+            day = store.dates()[-1]
+            for table in store.tables:
+                written = pl.read_parquet_schema(str(store.folder(day) / store.current(day)[table]))
+                assert dict(written) == {**store.schemas[table], "factory_id": pl.String()}, (fid, table)
+                checked += 1
+    assert checked == 6 * len(hub.registry.factories())

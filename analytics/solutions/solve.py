@@ -34,7 +34,7 @@ from analytics.solutions.alerts import AlertBook, AlertCandidate, AlertSettings,
 from analytics.solutions.calendar import get_calendar
 from analytics.solutions.health import EVIDENCE_SCHEMA, HEALTH_SCHEMA, WARNING_STATUSES, anomaly_state, assess, sensor_evidence
 from analytics.solutions.knowledge import KnowledgeBase
-from analytics.solutions.priority import get_consequences, priority_list
+from analytics.solutions.priority import PRIORITY_SCHEMA, get_consequences, priority_list
 from analytics.store.dated import DatedTables
 from analytics.store.hub import Hub
 from analytics.store.reader import FactoryReader
@@ -47,7 +47,7 @@ TABLES = ("health", "priority")
 def solution_store(hub: Hub, factory_id: str) -> DatedTables:
     """Where a factory's daily health and priority tables live."""
     factory_id = validate_factory_id(factory_id)
-    return DatedTables(hub.lake.factory_root(factory_id) / "solutions", factory_id, TABLES)
+    return DatedTables(hub.lake.factory_root(factory_id) / "solutions", factory_id, TABLES, schemas={"health": HEALTH_SCHEMA, "priority": PRIORITY_SCHEMA})
 
 
 @dataclass

@@ -55,7 +55,9 @@ def score_store(hub: Hub, factory_id: str, window: str) -> DatedTables:
     """Where a factory's anomaly scores of one feature window live."""
     factory_id = validate_factory_id(factory_id)
     MACHINE_HEALTH.window_seconds(window)
-    return DatedTables(hub.lake.factory_root(factory_id) / "scores" / KIND / window, factory_id, TABLES)
+    return DatedTables(
+        hub.lake.factory_root(factory_id) / "scores" / KIND / window, factory_id, TABLES, schemas={"scores": SCORE_SCHEMA, "faults": EVENT_SCHEMA, "changes": CHANGE_SCHEMA}
+    )
 
 
 def day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
