@@ -8,7 +8,8 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
@@ -904,13 +905,19 @@ def predict(
     rows = []
     for r in last.iter_rows(named=True) if last is not None else []:
         table.add_row(
-            r["machine_id"], r["window_end"].astimezone(ZoneInfo(zone)).strftime("%H:%M") + ("" if r["measured"] is not False else " (idle)"),
+            r["machine_id"], _local_window(r["window_start"], r["window_end"], zone) + ("" if r["measured"] is not False else " (idle)"),
             f"{r['probability']:.2f}", f"{r['horizon_hours']:.0f}", "-" if r["p_7d"] is None else f"{r['p_7d']:.2f}",
             "-" if r["ttf_median_h"] is None else f"{r['ttf_median_h']:.0f}", escape(r["reason_en"] or "-"), f"{r['model_id']} ({r['recipe']})",
         )  # fmt: skip
         rows.append({"machine_id": r["machine_id"], "window_end": r["window_end"].isoformat(), "probability": round(r["probability"], 4), "model_id": r["model_id"]})
     err.print(table)
     print(json.dumps({"factory": factory, "dates": [d.isoformat() for d in dates], "machines": rows}))
+
+
+def _local_window(start: datetime, end: datetime, zone: str) -> str:
+    """An hourly window in local time, "23:00-24:00" for the one that closes the day."""
+    start, end = start.astimezone(ZoneInfo(zone)), end.astimezone(ZoneInfo(zone))
+    return f"{start:%H:%M}-" + ("24:00" if end.date() > start.date() and end.time() == dt_time(0) else f"{end:%H:%M}")
 
 
 @app.command()

@@ -347,18 +347,25 @@ def test_anomaly_drivers() -> None:
 
 
 def test_failure_drivers() -> None:
-    end = datetime(2026, 9, 2, tzinfo=UTC)
+    end = datetime(2026, 9, 2, 1, tzinfo=UTC)  # 10:00 in Seoul
     risk = pl.DataFrame(
         {
             "window_end": [end, end - H],
             "sensors": [["x", "y", "z"], ["q"]],
             "shares": [[0.2, 0.7, None], [1.0]],
+            "measured": [True, True],
         }
     )
-    drivers = failure_drivers(risk.reverse())
+    drivers = failure_drivers(risk.reverse(), "Asia/Seoul")
     assert drivers.schema == pl.Schema(DRIVERS_SCHEMA)
     assert drivers.rows() == [("failure", "y", 0.7), ("failure", "x", 0.2)], "the latest row, largest share first"
-    assert failure_drivers(risk.head(0)).equals(pl.DataFrame(schema=DRIVERS_SCHEMA))
+    assert failure_drivers(risk.head(0), "Asia/Seoul").equals(pl.DataFrame(schema=DRIVERS_SCHEMA))
+    # The machine stopped after 09:00 Seoul time: the day's answer, and so its drivers, is the
+    # 08:00-09:00 window.
+    idle_last = risk.with_columns(measured=pl.Series([False, True]))
+    assert failure_drivers(idle_last, "Asia/Seoul").rows() == [("failure", "q", 1.0)]
+    # In UTC the last window (00:00-01:00 on 2 September) is alone on its day: the answer, idle.
+    assert failure_drivers(idle_last, "UTC").rows() == [("failure", "y", 0.7), ("failure", "x", 0.2)]
 
 
 def test_lived_drivers(lived: Hub) -> None:

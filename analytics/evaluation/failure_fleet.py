@@ -48,7 +48,7 @@ from sklearn.metrics import precision_recall_curve
 
 from analytics.config import FailureSettings, get_settings
 from analytics.models.failure.dataset import MEASURED, feature_columns
-from analytics.models.failure.predict import day_answer
+from analytics.models.failure.predict import day_answer, window_day
 from analytics.models.failure.risk import (
     FailureRiskClassifier,
     FailureTimeModel,
@@ -152,7 +152,7 @@ def daily_decisions(rows: pl.DataFrame, timezones: Mapping[str, str] | None = No
     midnight closes the day)."""
     timezones = timezones or {}
     parts = [
-        part.with_columns((pl.col("window_end") - pl.duration(microseconds=1)).dt.convert_time_zone(timezones.get(factory_id, "UTC")).dt.date().alias("day"))
+        part.with_columns(window_day(timezones.get(factory_id, "UTC")).alias("day"))
         for (factory_id,), part in rows.partition_by("factory_id", as_dict=True).items()
     ]
     stamped = pl.concat(parts) if parts else rows.with_columns(pl.lit(None, pl.Date).alias("day"))

@@ -20,6 +20,7 @@ what the Hub admin page shows.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -233,19 +234,23 @@ def _on_cluster(client: Client, hub: Hub, run_id: str, days: dict[str, date], op
 
 def _report_to(hub: Hub, run: FactoryRun, out_dir: Path | None) -> FactoryRun:
     """``run`` with its report (written to the factory's folder on the hub's storage) copied to
-    ``out_dir/<factory>/<day>`` when given, each file whole; a copy that fails is the factory's
-    report failure."""
+    ``out_dir/<factory>/<day>`` when given: the HTML, its text and the images the HTML shows
+    (not what else an earlier run of the day left in the folder), each file whole and the HTML
+    last; a copy that fails is the factory's report failure."""
     if out_dir is None or run.report is None:
         return run
     source, target = report_folder(hub, run.factory_id, run.day), report_folder(hub, run.factory_id, run.day, out_dir)
+    html = run.report.name  # report.<language>.html
     try:
-        target.mkdir(parents=True, exist_ok=True)
-        for path in source.iterdir():
-            write_bytes_atomic(target / path.name, path.read_bytes())
-    except OSError as exc:
+        page = (source / html).read_bytes()
+        images = sorted({m.decode() for m in re.findall(rb'src="([^"/]+\.png)"', page)})
+        for name in [*images, html.removesuffix(".html") + ".txt"]:
+            write_bytes_atomic(target / name, (source / name).read_bytes())
+        write_bytes_atomic(target / html, page)
+    except Exception as exc:  # any storage error: this factory's report, not the run
         run.fail("report", f"not copied to {target}: {type(exc).__name__}: {exc}")
         return run
-    run.report = target / run.report.name
+    run.report = target / html
     return run
 
 

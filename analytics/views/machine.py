@@ -47,7 +47,7 @@ from analytics.errors import NotFoundError
 from analytics.features import MACHINE_HEALTH, FeatureStore
 from analytics.models.anomaly.monitor import SCORE_SCHEMA
 from analytics.models.anomaly.scoring import read_scores
-from analytics.models.failure.predict import RISK_SCHEMA, read_risk
+from analytics.models.failure.predict import RISK_SCHEMA, day_answer, read_risk, window_day
 from analytics.schemas import TS_DTYPE, validate_machine_id, validate_sensor_name
 from analytics.solutions.health import HEALTH_SCHEMA, RUNNING_SHARE
 from analytics.solutions.solve import read_health
@@ -231,7 +231,7 @@ def machine_detail(
         events=frames["events"].sort("ts", "kind", "component").cast(EVENTS_VIEW_SCHEMA),  # type: ignore[arg-type]
         health=health_rows.select(list(HEALTH_TREND_SCHEMA)).cast(HEALTH_TREND_SCHEMA),  # type: ignore[arg-type]
         risk=risk_rows.select(list(RISK_TREND_SCHEMA)).cast(RISK_TREND_SCHEMA),  # type: ignore[arg-type]
-        drivers=pl.concat([anomaly_drivers(in_range), failure_drivers(risk_rows)]),
+        drivers=pl.concat([anomaly_drivers(in_range), failure_drivers(risk_rows, timezone)]),
         latest=_latest(health_rows),
     )
     log.debug(
@@ -380,12 +380,15 @@ def anomaly_drivers(scores: pl.DataFrame, top: int = TOP_DRIVERS) -> pl.DataFram
     )
 
 
-def failure_drivers(risk: pl.DataFrame, top: int = TOP_DRIVERS) -> pl.DataFrame:
-    """The sensors that pushed the latest failure-risk row up, with their TreeSHAP shares of the
-    positive push (:data:`DRIVERS_SCHEMA`, source ``failure``); empty without risk rows."""
+def failure_drivers(risk: pl.DataFrame, timezone: str, top: int = TOP_DRIVERS) -> pl.DataFrame:
+    """The sensors that pushed the risk of the latest local day (in ``timezone``) up, with their
+    TreeSHAP shares of the positive push (:data:`DRIVERS_SCHEMA`, source ``failure``): the day's
+    answer (:func:`~analytics.models.failure.predict.day_answer`, the window whose risk the
+    health shows); empty without risk rows."""
     if risk.height == 0:
         return pl.DataFrame(schema=DRIVERS_SCHEMA)
-    last = risk.sort("window_end").tail(1).select("sensors", "shares")
+    days = risk.with_columns(window_day(timezone).alias("_day"))
+    last = day_answer(days.filter(pl.col("_day") == pl.col("_day").max()), ["_day"]).select("sensors", "shares")
     return (
         last.explode("sensors", "shares")
         .drop_nulls()

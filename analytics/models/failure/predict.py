@@ -186,6 +186,12 @@ def read_risk(hub: Hub, factory_id: str, start: date | None = None, end: date | 
     return risk_store(hub, factory_id).read("risk", start, end)
 
 
+def window_day(timezone: str) -> pl.Expr:
+    """The local date (in ``timezone``) an hourly window belongs to: the one it starts in, so the
+    window ending at midnight closes its day."""
+    return (pl.col("window_end") - pl.duration(microseconds=1)).dt.convert_time_zone(timezone).dt.date()
+
+
 def day_answer(risk: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
     """The row of each group ``by`` (a machine's day) that answers for it: its last measured
     window, or its last window when none was measured (module doc); a null ``measured`` (a day
@@ -195,6 +201,7 @@ def day_answer(risk: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
 
 
 def latest_risk(risk: pl.DataFrame) -> pl.DataFrame:
-    """Each machine's answer of a scored day (:func:`day_answer`: what a report or a tile shows),
-    the riskiest first."""
+    """Each machine's answer of one scored day's ``risk`` (:func:`day_answer`: what a report or a
+    tile shows), the riskiest first. One day only: across days, an older measured window would
+    outrank the newer idle ones."""
     return day_answer(risk, ["machine_id"]).sort("probability", descending=True)
