@@ -75,3 +75,11 @@ def test_every_fixed_schema_store_declares_what_its_days_hold(lived_dir: Path) -
                 assert dict(written) == {**store.schemas[table], "factory_id": pl.String()}, (fid, table)
                 checked += 1
     assert checked == 6 * len(hub.registry.factories())
+
+
+def test_a_store_with_a_schema_answers_an_empty_frame_of_it_when_nothing_is_stored(tmp_path: Path) -> None:
+    store = DatedTables(UPath(tmp_path / "risk"), "acme", ("risk",), schemas={"risk": SCHEMA})
+    empty = store.read("risk", date(2026, 1, 1), date(2026, 1, 31)).collect()
+    assert empty.height == 0 and empty.schema == pl.Schema(SCHEMA)
+    # Without a schema there is nothing to say what the columns would be.
+    assert DatedTables(UPath(tmp_path / "other"), "acme", ("t",)).read("t").collect().width == 0

@@ -144,8 +144,7 @@ def solve_day(
 def read_health(hub: Hub, factory_id: str, start: date | None = None, end: date | None = None) -> pl.LazyFrame:
     """Stored machine health of local dates [start, end], factory-scoped (an empty frame of
     :data:`~analytics.solutions.health.HEALTH_SCHEMA` when none)."""
-    frame = solution_store(hub, factory_id).read("health", start, end)
-    return frame if frame.collect_schema().names() else pl.LazyFrame(schema=HEALTH_SCHEMA)
+    return solution_store(hub, factory_id).read("health", start, end)
 
 
 def read_priority(hub: Hub, factory_id: str, day: date) -> pl.DataFrame:

@@ -92,7 +92,8 @@ class DatedTables:
         )
 
     def read(self, table: str, start: date | None = None, end: date | None = None) -> pl.LazyFrame:
-        """Rows of local dates [start, end] (inclusive), lazily; an empty frame when none."""
+        """Rows of local dates [start, end] (inclusive), lazily; when none, an empty frame (of the
+        table's schema, where it has one)."""
         if table not in self.tables:
             raise ValueError(f"unknown table {table!r}; have {', '.join(self.tables)}")
         if start is not None and end is not None and (end - start).days <= DIRECT_RANGE_DAYS:
@@ -106,9 +107,9 @@ class DatedTables:
             current = self.current(day)
             if current and table in current:
                 files.append(uri(self.folder(day) / current[table]))
-        if not files:
-            return pl.LazyFrame()
         schema = self.schemas.get(table)
+        if not files:
+            return pl.LazyFrame(schema=schema) if schema is not None else pl.LazyFrame()
         if schema is None:
             frame = pl.scan_parquet(files, glob=False)
         else:

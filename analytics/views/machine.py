@@ -45,11 +45,10 @@ import polars as pl
 from analytics.config import SolutionSettings
 from analytics.errors import NotFoundError
 from analytics.features import MACHINE_HEALTH, FeatureStore
-from analytics.models.anomaly.monitor import SCORE_SCHEMA
 from analytics.models.anomaly.scoring import read_scores
-from analytics.models.failure.predict import RISK_SCHEMA, day_answer, read_risk, window_day
+from analytics.models.failure.predict import day_answer, read_risk, window_day
 from analytics.schemas import TS_DTYPE, validate_machine_id, validate_sensor_name
-from analytics.solutions.health import HEALTH_SCHEMA, RUNNING_SHARE
+from analytics.solutions.health import RUNNING_SHARE
 from analytics.solutions.solve import read_health
 from analytics.store.hub import Hub
 from analytics.store.reader import FactoryReader, local_dates
@@ -133,7 +132,7 @@ def _utc(value: datetime) -> datetime:
 
 def _or_empty(frame: pl.LazyFrame, schema: dict[str, pl.DataType]) -> pl.LazyFrame:
     """A stored table's lazy frame, or an empty one of ``schema`` when nothing is stored (the
-    dated stores answer a frame without columns then)."""
+    feature store's tables, which have no fixed schema, answer a frame without columns then)."""
     return frame if frame.collect_schema().names() else pl.LazyFrame(schema=schema)
 
 
@@ -187,11 +186,11 @@ def machine_detail(
     plans = {
         "series": m4_plan(readings, start=start, end=end, buckets=buckets, count="_n"),
         "events": reader.events(start, end).filter(pl.col("machine_id") == machine.machine_id).select(list(EVENTS_VIEW_SCHEMA)),
-        "scores": _machine_rows(_or_empty(read_scores(hub, factory_id, history, last, hub.settings.anomaly), SCORE_SCHEMA), machine.machine_id).select(
+        "scores": _machine_rows(read_scores(hub, factory_id, history, last, hub.settings.anomaly), machine.machine_id).select(
             "window_start", "window_end", "score", "above", "alarm", "excluded", "drivers"
         ),
-        "health": _machine_rows(_or_empty(read_health(hub, factory_id, first, last), HEALTH_SCHEMA), machine.machine_id),
-        "risk": _machine_rows(_or_empty(read_risk(hub, factory_id, first, last), RISK_SCHEMA), machine.machine_id).filter(
+        "health": _machine_rows(read_health(hub, factory_id, first, last), machine.machine_id),
+        "risk": _machine_rows(read_risk(hub, factory_id, first, last), machine.machine_id).filter(
             (pl.col("window_start") < end) & (pl.col("window_end") > start)
         ),
         **_feature_plans(hub, factory_id, machine.machine_id, chosen, history, last),
