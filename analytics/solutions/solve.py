@@ -28,7 +28,7 @@ from analytics.config import SolutionSettings, get_settings
 from analytics.errors import NotFoundError
 from analytics.features import MACHINE_HEALTH, FeatureStore
 from analytics.models.anomaly.scoring import day_bounds, read_scores, score_store
-from analytics.models.failure.predict import RISK_SCHEMA, latest_risk, read_risk
+from analytics.models.failure.predict import latest_risk, read_risk
 from analytics.schemas import validate_factory_id
 from analytics.solutions.alerts import AlertBook, AlertCandidate, AlertSettings, DayOutcome
 from analytics.solutions.calendar import get_calendar
@@ -109,8 +109,7 @@ def solve_day(
         raise NotFoundError(f"factory {factory_id!r} has no anomaly scores for {day}: run `factoryhub score --factory {factory_id} --date {day}` first")
     history = day - timedelta(days=settings.baseline_days + 1)
     scores = read_scores(hub, factory_id, history, day).collect()
-    risk_day = read_risk(hub, factory_id, day, day).collect()
-    risk = latest_risk(risk_day) if risk_day.height else pl.DataFrame(schema=RISK_SCHEMA)
+    risk = latest_risk(read_risk(hub, factory_id, day, day).collect())  # empty, of RISK_SCHEMA, before any model
     features = FeatureStore(hub, factory_id)
     sensor = features.read(MACHINE_HEALTH, "1h", "sensor", history, day).collect()
     machine = features.read(MACHINE_HEALTH, "1h", "machine", history, day).collect()
