@@ -800,8 +800,9 @@ def train(
     machine_type: Annotated[list[str] | None, typer.Option("--type", help="Only these machine types.")] = None,
 ) -> None:
     """Train a factory's failure-risk and time-to-failure models (one per machine type): validate
-    the factory's own recipe and, if the factory shares, the pooled one on the same time-ordered,
-    machine-grouped splits, and promote the better (see ``analytics.models.failure.training``)."""
+    the factory's own recipe and, if the factory shares, the pooled one and the pooled one
+    fine-tuned on the factory, on the same time-ordered, machine-grouped splits, and promote the
+    best (see ``analytics.models.failure.training``)."""
     from analytics.models.anomaly.scoring import day_bounds
     from analytics.models.failure.training import train_factory
 

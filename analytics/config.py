@@ -80,7 +80,7 @@ class FailureSettings(BaseModel):
         "82 / 85 % at precision 0.60 / 0.53, Brier 0.168 for both against the base rate's 0.170.",
     )
     min_failures: int = Field(
-        5, ge=1, description="Failures of its own a factory needs (per machine type) before a model of its own data competes with the pooled one."
+        5, ge=1, description="Failures of its own a factory needs (per machine type) before a model of its own data competes with the pooled one: its own recipe, and the pooled model fine-tuned on its rows."
     )
     validation_blocks: int = Field(2, ge=1, description="Consecutive test blocks in the last half of the history (time-ordered validation).")
     validation_groups: int = Field(2, ge=2, description="Machine groups per block (no machine on both sides of a split).")

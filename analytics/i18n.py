@@ -509,6 +509,7 @@ LIBRARY_TEXTS: Final[dict[str, str]] = {
     "feedback": "피드백 반영",
     "factory": "공장 자체",
     "pooled": "여러 공장 공동",
+    "tuned": "공동 모델을 이 공장에 맞춤",
     "{n} operating mode(s), window {window}": "운전 모드 {n}개, 분석 구간 {window}",
     "xgboost, {recipe} recipe": "XGBoost, {recipe} 모델",
     "first model: {recipe} recipe, Brier {brier}": "첫 모델: {recipe} 모델, Brier {brier}",
@@ -517,6 +518,7 @@ LIBRARY_TEXTS: Final[dict[str, str]] = {
     "the champion's {old} recipe is no longer available or no longer beats the base rate; {recipe} recipe validated at Brier {brier}": "사용 중이던 {old} 모델을 더 쓸 수 없거나 기저율보다 낫지 않음; {recipe} 모델의 검증 Brier {brier}",
     "pooled model: this factory has no failures of this type of its own": "여러 공장 공동 모델: 이 공장에는 이 유형의 고장 기록이 없음",
     "pooled model with this factory's own rows": "이 공장의 데이터를 포함한 여러 공장 공동 모델",
+    "pooled model fine-tuned on this factory's own rows": "여러 공장 공동 모델을 이 공장의 데이터로 추가 학습함",
     "pooled model of the hub's sharing factories: this factory has no model of its own for this type": "허브에서 데이터를 공유하는 공장들로 학습한 공동 모델: 이 공장에는 이 유형의 자체 모델이 없음",
     # what a pooled model's training did (analytics.models.failure.pooled, shown on the hub admin page)
     "{reason}; the previous pooled model is retired": "{reason}; 이전 공동 모델은 사용 중지됨",

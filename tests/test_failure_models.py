@@ -19,6 +19,7 @@ from analytics.models.failure.dataset import MODEL_SENSOR_FEATURES, SENSOR_FEATU
 from analytics.models.failure.risk import (
     FailureRiskClassifier,
     FailureTimeModel,
+    FineTunedRiskClassifier,
     NotEnoughFailuresError,
     describe_sensor,
     explain,
@@ -190,6 +191,93 @@ def test_classifier_refuses_data_without_failures() -> None:
         FailureRiskClassifier().fit(X, np.zeros(600, dtype=int), groups)
 
 
+def _shifted_factory(n: int, drift: float, gen: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of a factory whose failures follow the machine type's law, sigmoid(1.5 x0 + x1 - 3.2),
+    plus ``drift`` x2: a driver of its own (its duty, its environment) the others lack."""
+    X = gen.normal(size=(n, 4)).astype(np.float32)
+    p = 1 / (1 + np.exp(-(1.5 * X[:, 0] + X[:, 1] + drift * X[:, 2] - 3.2)))
+    return X, (gen.random(n) < p).astype(int), p
+
+
+def test_fine_tuning_learns_the_factory_on_top_of_the_shared_trees() -> None:
+    """Many donor rows that follow the type's law, few rows of a factory with a driver of its own:
+    the fine-tuned model beats both the pooled model (which cannot see the factory's driver) and
+    the factory's own (too few failures to learn the shared law well), against the truth."""
+    import xgboost as xgb
+
+    gen = np.random.default_rng(1)
+    X_donors, y_donors, _ = _shifted_factory(30000, 0.0, gen)
+    X_own, y_own, _ = _shifted_factory(600, 1.5, gen)
+    X_test, y_test, p_test = _shifted_factory(20000, 1.5, gen)
+    X = np.vstack([X_donors, X_own])
+    y = np.concatenate([y_donors, y_own])
+    groups = np.concatenate([np.repeat(np.arange(60), 500), 100 + np.repeat(np.arange(6), 100)])
+    own = np.arange(y.size) >= y_donors.size
+    assert 40 < y_own.sum() < 100  # a few dozen failures of its own
+    tuned = FineTunedRiskClassifier(FailureRiskClassifier(n_jobs=2))
+    assert tuned.fit(X, y, groups, own=own) is tuned
+    pooled = FailureRiskClassifier(n_jobs=2).fit(X, y, groups)
+    alone = FailureRiskClassifier(n_jobs=2).fit(X_own, y_own, groups[own])
+    brier = {name: brier_score_loss(y_test, m.predict_proba(X_test)[:, 1]) for name, m in (("tuned", tuned), ("pooled", pooled), ("factory", alone))}
+    assert brier["tuned"] < 0.95 * brier["pooled"] and brier["tuned"] < 0.97 * brier["factory"], brier
+    assert brier["tuned"] < 1.25 * brier_score_loss(y_test, p_test)  # near the truth's own score
+    # Calibrated on the factory's rows: the mean forecast matches its failure rate.
+    assert abs(tuned.predict_proba(X_test)[:, 1].mean() - y_test.mean()) < 0.02
+
+    # One booster: the shared trees first, exactly those a fit on the donors' rows alone makes
+    # (the factory's rows never reached them), then the rounds its own out-of-fold rows chose.
+    shape = FailureRiskClassifier(n_jobs=2)
+    assert 0 < tuned.tuned_rounds_ <= tuned.n_estimators and tuned.shared_rounds_ == shape.n_estimators
+    assert tuned.booster_.num_boosted_rounds() == shape.n_estimators + tuned.tuned_rounds_
+    donors_only = xgb.train(shape.booster_params((y_donors == 0).sum() / y_donors.sum()), xgb.DMatrix(X_donors, y_donors), num_boost_round=shape.n_estimators)
+    shared = tuned.booster_[: shape.n_estimators]
+    assert np.allclose(shared.predict(xgb.DMatrix(X_test[:500]), output_margin=True), donors_only.predict(xgb.DMatrix(X_test[:500]), output_margin=True), atol=1e-5)
+    # The factory's rounds learned its own driver: x2 moves the tuned trees and hardly the shared.
+    contributions = tuned.contributions(X_test[:2000])
+    shared_contributions = shared.predict(xgb.DMatrix(X_test[:2000]), pred_contribs=True)
+    assert np.abs(contributions[:, 2]).mean() > 3 * np.abs(shared_contributions[:, 2]).mean()
+    # TreeSHAP stays exact for the whole booster: contributions add up to its log-odds.
+    margin = tuned.booster_.predict(xgb.DMatrix(X_test[:2000]), output_margin=True)
+    assert np.allclose(contributions.sum(axis=1), margin, atol=1e-3)
+
+    # Validation passes each split its own rows of ``own``; a clone stays unfitted.
+    times = np.concatenate([np.tile(np.arange(500), 60), np.tile(np.arange(100) * 5, 6)]).astype("datetime64[h]")
+    splits = [(train, test) for train, test in time_grouped_splits(times[own], groups[own], horizon_hours=12, n_blocks=1, n_groups=2)]
+    splits = [(np.concatenate([np.flatnonzero(own)[train], np.flatnonzero(~own)]), np.flatnonzero(own)[test]) for train, test in splits]
+    v = validate(X, y, groups, splits, FineTunedRiskClassifier(FailureRiskClassifier(n_estimators=60, n_jobs=2), n_estimators=30), ["a", "b", "c", "d"], fit_rows={"own": own})
+    assert set(v.test_index.tolist()) <= set(np.flatnonzero(own).tolist()) and v.metrics["splits"] == len(splits)
+    assert not hasattr(clone(tuned), "booster_")
+
+
+def test_fine_tuning_keeps_the_shared_trees_for_a_factory_that_does_not_differ() -> None:
+    """A factory whose failures follow the type's law: its own out-of-fold rows show that no
+    continued round helps, and the shared trees are kept as they are, calibrated on its rows."""
+    import xgboost as xgb
+
+    gen = np.random.default_rng(2)
+    X_donors, y_donors, _ = _shifted_factory(30000, 0.0, gen)
+    X_own, y_own, _ = _shifted_factory(600, 0.0, gen)
+    X = np.vstack([X_donors, X_own])
+    y = np.concatenate([y_donors, y_own])
+    groups = np.concatenate([np.repeat(np.arange(60), 500), 100 + np.repeat(np.arange(6), 100)])
+    tuned = FineTunedRiskClassifier(FailureRiskClassifier(n_jobs=2)).fit(X, y, groups, own=np.arange(y.size) >= y_donors.size)
+    assert tuned.tuned_rounds_ == 0 and tuned.booster_.num_boosted_rounds() == tuned.shared_rounds_
+    data = xgb.DMatrix(X_own[:100])
+    assert np.allclose(tuned.predict_proba(X_own[:100])[:, 1], 1 / (1 + np.exp(tuned.slope_ * tuned.booster_.predict(data) + tuned.intercept_)))
+
+
+def test_fine_tuning_needs_the_factory_rows_and_their_failures() -> None:
+    gen = np.random.default_rng(2)
+    X, y, _ = _shifted_factory(3000, 0.0, gen)
+    own = np.arange(3000) >= 2000
+    with pytest.raises(ValueError, match="own"):
+        FineTunedRiskClassifier().fit(X, y)
+    with pytest.raises(NotEnoughFailuresError, match="factory"):
+        FineTunedRiskClassifier().fit(X, np.where(own, 0, y), own=own)
+    with pytest.raises(NotEnoughFailuresError, match="other factories"):
+        FineTunedRiskClassifier().fit(X, np.where(own, y, 0), own=own)
+
+
 def test_survival_model_recovers_a_known_lognormal_time() -> None:
     """T = exp(4 + x0 + Z), Z standard normal, censored at 150 h: the AFT model's median and
     P(T <= t) follow the true distribution."""
@@ -293,8 +381,9 @@ def test_a_model_serves_only_while_the_factories_it_learned_from_share(hub: Hub)
         hub.registry.set_model_sharing(fid, True)
     store = ModelStore(hub, "acme-01")
     day = [T0 + timedelta(days=d) for d in range(4)]
-    # Oldest first: its own recipe; then the pooled recipe with beta's rows; then with gamma's.
-    for model_id, recipe, until, donors in (("own1", "factory", day[0], []), ("pool2", "pooled", day[1], ["beta-02"]), ("pool3", "pooled", day[2], ["gamma-03"])):
+    # Oldest first: its own recipe; then the pooled recipe with beta's rows; then the pooled
+    # model fine-tuned on acme's rows, its shared trees learned from gamma's.
+    for model_id, recipe, until, donors in (("own1", "factory", day[0], []), ("pool2", "pooled", day[1], ["beta-02"]), ("pool3", "tuned", day[2], ["gamma-03"])):
         store.save("failure", "cnc", model_id, {}, {"recipe": recipe, "fitted_until": until.isoformat()})
         store.write_private("failure", "cnc", model_id, {"donors": donors})
     store.promote("failure", "cnc", "pool3", "pooled recipe beat factory")
@@ -316,7 +405,7 @@ def test_a_model_serves_only_while_the_factories_it_learned_from_share(hub: Hub)
     hub.registry.set_model_sharing("beta-02", True)
     hub.registry.set_model_sharing("gamma-03", True)
     hub.registry.set_model_sharing("acme-01", False)
-    # The factory itself stops sharing: its pooled-recipe models stop, its own recipe's does not.
+    # The factory itself stops sharing: its pooled and tuned models stop, its own recipe's does not.
     assert [used(d) for d in day] == ["own1", "own1", None, None]
     # The hub's pooled models: usable while every factory they learned from shares.
     pooled = ModelStore.pooled(hub)

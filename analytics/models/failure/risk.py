@@ -26,7 +26,7 @@ import logging
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import xgboost as xgb
@@ -66,6 +66,20 @@ def _tree_params(model: FailureRiskClassifier | FailureTimeModel) -> dict[str, A
         "seed": model.random_state,
         "nthread": model.n_jobs or 0,
     }
+
+
+def calibration_splits(y: np.ndarray, groups: np.ndarray | None, folds: int, random_state: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The folds whose out-of-fold scores calibrate a classifier: machine-grouped (a machine's
+    own rows never calibrate it) when enough machines failed, stratified otherwise."""
+    stratified = StratifiedKFold(n_splits=folds, shuffle=True, random_state=random_state)
+    rows = np.zeros((y.size, 1))
+    if groups is not None and len(np.unique(groups[y == 1])) >= folds:
+        cv = list(GroupKFold(n_splits=folds).split(rows, y, groups))
+    else:
+        cv = list(stratified.split(rows, y))
+    # Folds whose training part has no failure cannot be fitted; GroupKFold can make them
+    # when a few machines hold all failures.
+    return [(tr, te) for tr, te in cv if 0 < y[tr].sum() < tr.size] or list(stratified.split(rows, y))
 
 
 class FailureRiskClassifier(ClassifierMixin, BaseEstimator):
@@ -130,15 +144,7 @@ class FailureRiskClassifier(ClassifierMixin, BaseEstimator):
         negatives = int(y.size - positives)
         if positives < self.calibration_folds or negatives < self.calibration_folds:
             raise NotEnoughFailuresError(f"{positives} failure rows and {negatives} healthy rows: too few to fit and calibrate a failure model")
-        if groups is not None and len(np.unique(groups[y == 1])) >= self.calibration_folds:
-            cv = list(GroupKFold(n_splits=self.calibration_folds).split(X, y, groups))
-        else:
-            cv = list(StratifiedKFold(n_splits=self.calibration_folds, shuffle=True, random_state=self.random_state).split(X, y))
-        # Folds whose training part has no failure cannot be fitted; GroupKFold can make them
-        # when a few machines hold all failures.
-        cv = [(tr, te) for tr, te in cv if 0 < y[tr].sum() < tr.size] or list(
-            StratifiedKFold(n_splits=self.calibration_folds, shuffle=True, random_state=self.random_state).split(X, y)
-        )
+        cv = calibration_splits(y, groups, self.calibration_folds, self.random_state)
         self.calibrated_ = CalibratedClassifierCV(self._trees(negatives / positives), method=self.calibration, cv=cv, ensemble=False)
         self.calibrated_.fit(X, y)
         self.classes_ = np.array([0, 1])
@@ -162,7 +168,31 @@ class FailureRiskClassifier(ClassifierMixin, BaseEstimator):
         return self.booster_.predict(xgb.DMatrix(np.asarray(X, dtype=np.float32)), pred_contribs=True)
 
 
-class PlattTrees:
+class PlattAnswers:
+    """How trees with Platt scaling answer (``booster_``, ``slope_``, ``intercept_`` fitted):
+    :class:`PlattTrees` and :class:`FineTunedRiskClassifier` share it."""
+
+    booster_: xgb.Booster
+    slope_: float
+    intercept_: float
+
+    def trees_probability(self, X: np.ndarray) -> np.ndarray:
+        """The trees' own (uncalibrated) probability."""
+        return self.booster_.predict(xgb.DMatrix(np.asarray(X, dtype=np.float32)))
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        p = platt(self.trees_probability(X), self.slope_, self.intercept_)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """TreeSHAP contributions of each feature to the trees' log-odds (last column: bias)."""
+        return self.booster_.predict(xgb.DMatrix(np.asarray(X, dtype=np.float32)), pred_contribs=True)
+
+
+class PlattTrees(PlattAnswers):
     """Trees and their Platt scaling, fitted by a trainer that drives XGBoost itself: the pooled
     trainer (:mod:`analytics.models.failure.pooled`), on one machine or with ``xgboost.dask``.
 
@@ -190,20 +220,83 @@ class PlattTrees:
         """The parameters of the classifier these trees stand for (what a model card records)."""
         return (self.template or FailureRiskClassifier()).get_params(deep)
 
-    def trees_probability(self, X: np.ndarray) -> np.ndarray:
-        """The trees' own (uncalibrated) probability."""
-        return self.booster_.predict(xgb.DMatrix(np.asarray(X, dtype=np.float32)))
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        p = platt(self.trees_probability(X), self.slope_, self.intercept_)
-        return np.column_stack([1.0 - p, p])
+class FineTunedRiskClassifier(PlattAnswers, ClassifierMixin, BaseEstimator):
+    """A pooled classifier fine-tuned on one factory: trees learned from the other factories'
+    rows, then boosting continued on the factory's own rows, as many rounds as its own
+    out-of-fold rows show to help, then Platt scaling on those out-of-fold scores.
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+    The other factories teach what the machine type's failures look like; the continued rounds
+    learn where this factory differs (its duty, its environment, its machines' age), at a smaller
+    learning rate so that a few dozen failures of its own adjust the shared trees rather than
+    replace them. How far to go is the factory's own evidence: the calibration folds (its machines
+    split in groups) continue the shared trees up to ``n_estimators`` rounds, and the number of
+    rounds whose calibrated out-of-fold Brier score is lowest is kept, none when the factory does
+    not differ (its rows hold a few failure episodes, and rounds that learn them by heart would
+    rank other machines worse). The result is one XGBoost booster (the shared trees and the
+    factory's), so its TreeSHAP contributions, and the explanations made of them, are exact.
 
-    def contributions(self, X: np.ndarray) -> np.ndarray:
-        """TreeSHAP contributions of each feature to the trees' log-odds (last column: bias)."""
-        return self.booster_.predict(xgb.DMatrix(np.asarray(X, dtype=np.float32)), pred_contribs=True)
+    ``fit(X, y, groups, own=...)``: ``own`` marks the factory's rows; the rest are the other
+    factories'. The shared trees never see a row of the factory, so the folds' scores are honest.
+    ``pooled``: the shape of the shared trees (and of the continued ones); ``n_estimators`` and
+    ``learning_rate``: the most rounds added on the factory's rows, and their rate.
+    """
+
+    rounds_step: Final = 10  # the continued rounds are judged in steps of this many
+
+    def __init__(
+        self,
+        pooled: FailureRiskClassifier | None = None,
+        n_estimators: int = 200,
+        learning_rate: float = 0.02,
+        calibration_folds: int = 3,
+        random_state: int = 0,
+    ) -> None:
+        self.pooled = pooled
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.calibration_folds = calibration_folds
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None, own: np.ndarray | None = None) -> FineTunedRiskClassifier:
+        if own is None:
+            raise ValueError("own: which rows are the factory's own is needed to fine-tune on them")
+        pooled = self.pooled or FailureRiskClassifier()
+        X = np.asarray(X, dtype=np.float32)
+        y = np.asarray(y).astype(np.int32)
+        own = np.asarray(own, dtype=bool)
+        X_own, y_own = X[own], y[own]
+        shared_pos, own_pos = int(y[~own].sum()), int(y_own.sum())
+        if shared_pos == 0 or shared_pos == int((~own).sum()):
+            raise NotEnoughFailuresError(f"the other factories' rows hold {shared_pos} failure rows of {int((~own).sum())}: no shared trees to fine-tune")
+        if own_pos < self.calibration_folds or own_pos > y_own.size - self.calibration_folds:
+            raise NotEnoughFailuresError(f"{own_pos} failure rows of the factory's {y_own.size}: too few to fine-tune and calibrate on")
+        shared = xgb.train(pooled.booster_params(int((~own).sum() - shared_pos) / shared_pos), xgb.DMatrix(X[~own], y[~own]), num_boost_round=pooled.n_estimators)
+        base = shared.num_boosted_rounds()
+        tune_params = {**pooled.booster_params((y_own.size - own_pos) / own_pos), "learning_rate": self.learning_rate}
+
+        def tuned(rows: np.ndarray, rounds: int) -> xgb.Booster:
+            # xgb.train copies the booster it continues: ``shared`` stays as it was for every fold.
+            return xgb.train(tune_params, xgb.DMatrix(X_own[rows], y_own[rows]), num_boost_round=rounds, xgb_model=shared) if rounds else shared
+
+        candidates = np.arange(0, self.n_estimators + 1, self.rounds_step)
+        scores = np.empty((candidates.size, y_own.size))  # out-of-fold trees' probability per round count
+        own_groups = None if groups is None else np.asarray(groups)[own]
+        for train, test in calibration_splits(y_own, own_groups, self.calibration_folds, self.random_state):
+            fold, data = tuned(train, int(candidates[-1])), xgb.DMatrix(X_own[test])
+            for i, rounds in enumerate(candidates):
+                scores[i, test] = fold.predict(data, iteration_range=(0, base + int(rounds)))
+        calibrations = [platt_from_counts(score, y_own, 1 - y_own) for score in scores]
+        brier = [float(np.mean((platt(score, *ab) - y_own) ** 2)) for score, ab in zip(scores, calibrations, strict=True)]
+        best = int(np.argmin(brier))
+        self.tuned_rounds_ = int(candidates[best])
+        self.slope_, self.intercept_ = calibrations[best]
+        self.booster_ = tuned(np.arange(y_own.size), self.tuned_rounds_)
+        self.shared_rounds_ = base
+        self.classes_ = np.array([0, 1])
+        self.base_rate_ = own_pos / y_own.size
+        self.n_features_in_ = X.shape[1]
+        return self
 
 
 def platt(score: np.ndarray, slope: float, intercept: float) -> np.ndarray:
@@ -456,19 +549,23 @@ def validate(
     y: np.ndarray,
     groups: np.ndarray,
     splits: Sequence[tuple[np.ndarray, np.ndarray]],
-    classifier: FailureRiskClassifier,
+    classifier: FailureRiskClassifier | FineTunedRiskClassifier,
     columns: Sequence[str],
     *,
     time_model: FailureTimeModel | None = None,
     lower: np.ndarray | None = None,
     upper: np.ndarray | None = None,
     horizon_hours: float | None = None,
+    fit_rows: Mapping[str, np.ndarray] | None = None,
 ) -> Validation:
     """Fit clones of the models on each split's training rows and score its test rows.
 
     Returns the out-of-fold probabilities with the classification figures (and, with a
     ``time_model``, its ``P(T ≤ horizon)`` judged on the same rows as ``survival_*``). A split
-    whose training rows hold no failure is skipped (and counted)."""
+    whose training rows hold no failure is skipped (and counted). ``fit_rows``: more per-row
+    arguments of the classifier's ``fit`` (``own`` of :class:`FineTunedRiskClassifier`), given
+    each split's training rows of them."""
+    fit_rows = fit_rows or {}
     y = np.asarray(y).astype(int)
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]] = []
     used: list[np.ndarray] = []
@@ -478,7 +575,7 @@ def validate(
             skipped += 1
             continue
         try:
-            model = clone(classifier).fit(X[train], y[train], groups[train])
+            model = clone(classifier).fit(X[train], y[train], groups[train], **{k: v[train] for k, v in fit_rows.items()})
         except NotEnoughFailuresError:
             skipped += 1
             continue

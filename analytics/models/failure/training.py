@@ -1,19 +1,24 @@
 """Training failure models for a factory, learning across factories, and the champion in use.
 
-One model per machine type (a type's machines share sensors and failure modes). Two *recipes*
+One model per machine type (a type's machines share sensors and failure modes). Three *recipes*
 compete for each factory and type:
 
 - ``factory``: trained on the factory's own machines only; it competes once the factory has
   :attr:`~analytics.config.FailureSettings.min_failures` failures of that type and two machines
   to validate across;
 - ``pooled``: trained on every factory that allows sharing (:meth:`Registry.set_model_sharing`,
-  off by default) together with the factory's own rows; offered only to factories that share.
+  off by default) together with the factory's own rows; offered only to factories that share;
+- ``tuned``: the pooled model fine-tuned on the factory: trees learned from the other sharing
+  factories' rows, boosting continued on the factory's own rows and calibrated on them
+  (:class:`~analytics.models.failure.risk.FineTunedRiskClassifier`); offered to a factory that
+  shares and has the history a model of its own needs (``min_failures``). Its time-to-failure
+  model is the pooled recipe's.
 
-Both are judged on the *same* validation: the factory's own machines, time-ordered and
-machine-grouped (:func:`~analytics.models.failure.risk.time_grouped_splits`); the pooled recipe
-is refitted per split on the other factories' rows whose labels were known before the test block
-plus the factory's own training rows, so its figure is as honest as the factory recipe's. The
-recipe with the lower Brier score wins; it becomes the champion if no champion exists, if it is
+All are judged on the *same* validation: the factory's own machines, time-ordered and
+machine-grouped (:func:`~analytics.models.failure.risk.time_grouped_splits`); the pooled and
+tuned recipes are refitted per split on the other factories' rows whose labels were known before
+the test block plus the factory's own training rows, so their figures are as honest as the
+factory recipe's. The recipe with the lower Brier score wins; it becomes the champion if no champion exists, if it is
 the champion's own recipe (a refresh on newer data), or if it beat the champion's recipe on this
 validation. A recipe whose Brier score is not below the base rate's (a constant forecast of the
 training failure rate) is never promoted: a risk figure worse than that would mislead. A factory
@@ -36,6 +41,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from sklearn.base import clone
 
 from analytics.config import FailureSettings, get_settings
 from analytics.features import MACHINE_HEALTH, FeatureStore
@@ -44,6 +50,7 @@ from analytics.models.failure.dataset import add_labels, failure_features, featu
 from analytics.models.failure.risk import (
     FailureRiskClassifier,
     FailureTimeModel,
+    FineTunedRiskClassifier,
     NotEnoughFailuresError,
     PlattTrees,
     time_grouped_splits,
@@ -57,7 +64,15 @@ log = logging.getLogger(__name__)
 
 KIND = "failure"
 WINDOW = "1h"
-RECIPES = ("factory", "pooled")
+RECIPES = ("factory", "pooled", "tuned")
+SHARED_RECIPES = frozenset({"pooled", "tuned"})  # the recipes that learn from other factories' rows
+# What a model card's note says of each recipe (the pooled one says more when the factory has no
+# failures of its own).
+RECIPE_NOTES = {
+    "factory": "",
+    "pooled": "pooled model with this factory's own rows",
+    "tuned": "pooled model fine-tuned on this factory's own rows",
+}
 
 
 @dataclass
@@ -65,7 +80,7 @@ class FailureModel:
     """What is stored: the calibrated risk classifier and the time-to-failure model, with the
     feature columns (and sensors) they were trained on."""
 
-    classifier: FailureRiskClassifier | PlattTrees
+    classifier: FailureRiskClassifier | PlattTrees | FineTunedRiskClassifier
     time_model: FailureTimeModel | None
     columns: list[str]
     sensors: list[str]
@@ -196,10 +211,11 @@ def model_arrays(frame: pl.DataFrame, model: FailureModel) -> dict[str, np.ndarr
     }
 
 
-def fit_model(frame: pl.DataFrame, template: FailureModel) -> FailureModel:
-    """Fit the classifier and the time model of ``template`` on all of ``frame``'s rows."""
+def fit_model(frame: pl.DataFrame, template: FailureModel, *, own: np.ndarray | None = None) -> FailureModel:
+    """Fit the classifier and the time model of ``template`` on all of ``frame``'s rows (``own``:
+    which are the factory's, for the tuned recipe's classifier)."""
     a = model_arrays(frame, template)
-    classifier = FailureRiskClassifier(**template.classifier.get_params()).fit(a["X"], a["y"], a["groups"])
+    classifier = clone(template.classifier).fit(a["X"], a["y"], a["groups"], **({} if own is None else {"own": own}))
     try:
         time_model: FailureTimeModel | None = FailureTimeModel(**template.time_model.get_params()).fit(a["X"], a["lower"], a["upper"]) if template.time_model else None
     except NotEnoughFailuresError:
@@ -208,7 +224,8 @@ def fit_model(frame: pl.DataFrame, template: FailureModel) -> FailureModel:
 
 
 def _template(machine_type: str, sensors: list[str], columns: list[str], horizon: float, hazard: float, recipe: str, *, time_model: bool = True) -> FailureModel:
-    return FailureModel(FailureRiskClassifier(), FailureTimeModel() if time_model else None, columns, sensors, horizon, hazard, machine_type, recipe)
+    classifier = FineTunedRiskClassifier(FailureRiskClassifier()) if recipe == "tuned" else FailureRiskClassifier()
+    return FailureModel(classifier, FailureTimeModel() if time_model else None, columns, sensors, horizon, hazard, machine_type, recipe)
 
 
 def time_model_verdict(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -235,9 +252,12 @@ def validate_recipes(
     donors: pl.DataFrame | None,
     template: FailureModel,
     settings: FailureSettings,
+    *,
+    tuned: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Figures of each available recipe on the same time-ordered, machine-grouped splits of the
-    factory's own rows (see the module doc); a recipe that cannot be fitted is left out."""
+    factory's own rows (see the module doc); a recipe that cannot be fitted is left out, and the
+    tuned one is tried only when ``tuned``."""
     a = model_arrays(own, template)
     splits = time_grouped_splits(
         a["times"], a["groups"], horizon_hours=template.hazard_hours, n_blocks=settings.validation_blocks, n_groups=settings.validation_groups
@@ -274,6 +294,17 @@ def validate_recipes(
             out["pooled"] = {**v.metrics, "validated_on": validated_on}
         except NotEnoughFailuresError as exc:
             log.info("pooled recipe not validated: %s", exc)
+            v = None
+        if tuned:
+            # The same splits: the shared trees learn from the donors' rows of the split, the
+            # continued rounds and the calibration from the factory's own training rows.
+            try:
+                t = validate(X, joined["y"], joined["groups"], pooled_splits, FineTunedRiskClassifier(template.classifier), template.columns, fit_rows={"own": np.arange(X.shape[0]) < n})
+                # Its time model is the pooled recipe's, judged on the same rows above.
+                survival = {k: v.metrics[k] for k in ("survival_brier", "survival_pr_auc") if k in v.metrics} if v is not None else {}
+                out["tuned"] = {**t.metrics, **survival, "validated_on": validated_on}
+            except NotEnoughFailuresError as exc:
+                log.info("tuned recipe not validated: %s", exc)
     return out
 
 
@@ -291,10 +322,10 @@ def withdrawal(store: ModelStore, machine_type: str, card: dict[str, Any], shari
     """Why the model of ``card`` may no longer be used (None: it may), given the factories that
     share (``sharing``). A factory's own recipe learned from its rows alone and is always usable;
     a model that learned from other factories' rows (the hub's pooled models, a factory's model of
-    the pooled recipe) only while each of them still shares, and a factory's only while the
+    the pooled or tuned recipe) only while each of them still shares, and a factory's only while the
     factory itself does (the pool is for factories that share)."""
     if store.factory_id != POOLED:
-        if card.get("recipe") != "pooled":
+        if card.get("recipe") not in SHARED_RECIPES:
             return None
         if store.factory_id not in sharing:
             return "it learned from other factories' rows and this factory no longer shares"
@@ -421,8 +452,9 @@ def train_factory(
         donors = pl.concat(donor_frames, how="diagonal_relaxed") if donor_frames else None
         columns = feature_columns(own.drop("factory_id"))
         template = _template(machine_type, sensors, columns, horizon, hazard, "factory")
-        metrics = validate_recipes(own, donors, template, settings)
-        if result.own_failures < settings.min_failures:
+        enough_history = result.own_failures >= settings.min_failures
+        metrics = validate_recipes(own, donors, template, settings, tuned=enough_history)
+        if not enough_history:
             metrics.pop("factory", None)
         result.metrics = metrics
         # A model that forecasts worse than the base rate would mislead: it is never promoted.
@@ -455,7 +487,8 @@ def train_factory(
             reason = f"the champion's {champion['recipe']} recipe is no longer available or no longer beats the base rate; {winner} recipe validated at Brier {metrics[winner]['brier']}"
         frame = own if winner == "factory" else pl.concat([own, donors], how="diagonal_relaxed")
         time_verdict = time_model_verdict(metrics[winner])
-        model = fit_model(frame, _template(machine_type, sensors, columns, horizon, hazard, winner, time_model=time_verdict["kept"]))
+        own_rows = np.arange(frame.height) < own.height if winner == "tuned" else None
+        model = fit_model(frame, _template(machine_type, sensors, columns, horizon, hazard, winner, time_model=time_verdict["kept"]), own=own_rows)
         if time_verdict["kept"] and model.time_model is None:
             time_verdict = {"kept": False, "reason": "no failure was observed in the training rows to fit it on"}
         model_id = uuid.uuid4().hex[:12]
@@ -468,12 +501,12 @@ def train_factory(
                 "alternatives": {r: {k: m[k] for k in ("brier", "brier_baseline", "pr_auc", "pr_auc_naive")} for r, m in result.metrics.items()},
                 "own_failures": result.own_failures,
                 "time_to_failure": time_verdict,
-                "note": "" if winner == "factory" else ("pooled model: this factory has no failures of this type of its own" if result.own_failures == 0 else "pooled model with this factory's own rows"),
+                "note": RECIPE_NOTES[winner] if winner != "pooled" or result.own_failures else "pooled model: this factory has no failures of this type of its own",
             },
         )
         store.save(KIND, machine_type, model_id, model, card)
         # Whose rows it learned from, for the hub alone (the card only counts factories).
-        store.write_private(KIND, machine_type, model_id, {"donors": donors_used if winner == "pooled" else []})
+        store.write_private(KIND, machine_type, model_id, {"donors": donors_used if winner in SHARED_RECIPES else []})
         store.promote(KIND, machine_type, model_id, reason)
         result.status, result.recipe, result.model_id, result.reason = "promoted", winner, model_id, reason
         result.seconds = round(time.perf_counter() - started, 2)
