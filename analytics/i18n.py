@@ -509,7 +509,7 @@ LIBRARY_TEXTS: Final[dict[str, str]] = {
     "feedback": "피드백 반영",
     "factory": "공장 자체",
     "pooled": "여러 공장 공동",
-    "tuned": "공동 모델을 이 공장에 맞춤",
+    "tuned": "공장 맞춤 공동",
     "{n} operating mode(s), window {window}": "운전 모드 {n}개, 분석 구간 {window}",
     "xgboost, {recipe} recipe": "XGBoost, {recipe} 모델",
     "first model: {recipe} recipe, Brier {brier}": "첫 모델: {recipe} 모델, Brier {brier}",

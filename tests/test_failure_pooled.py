@@ -162,6 +162,45 @@ def test_a_pooled_model_is_trained_carded_promoted_and_used_by_a_sharing_factory
     assert predict_day(fleet, POOLED_FACTORIES[1], day).filter(pl.col("machine_type") == PUMP).height == 0
 
 
+def test_a_tuned_model_is_carded_explains_a_day_and_stops_with_its_donors(fleet: Hub) -> None:
+    """The tuned recipe as train_factory fits and stores it when it wins: hanbit-01's machining
+    centres fine-tuned on top of trees learned from seoyeon-03's. Its card is plain JSON, its
+    daily risk names it and explains itself with shares that add up, and it stops scoring the
+    moment the factory it learned from stops sharing."""
+    import json
+
+    from analytics.models.failure.dataset import feature_columns
+    from analytics.models.failure.risk import FineTunedRiskClassifier
+    from analytics.models.failure.training import RECIPE_NOTES, _template, factory_frame, fit_model, model_card, training_rows, type_sensors
+
+    own_id, donor_id, cnc = POOLED_FACTORIES[0], POOLED_FACTORIES[2], "cnc_machining_center"
+    sensors = type_sensors(fleet, [own_id, donor_id], cnc)
+    own, donors = (training_rows(factory_frame(fleet, f, cnc, SETTINGS.hazard_hours, until=UNTIL, sensors=sensors), SETTINGS.train_stride_hours) for f in (own_id, donor_id))
+    frame = pl.concat([own, donors], how="diagonal_relaxed")
+    template = _template(cnc, sensors, feature_columns(own.drop("factory_id")), 48.0, 48.0, "tuned")
+    model = fit_model(frame, template, own=np.arange(frame.height) < own.height)
+    assert isinstance(model.classifier, FineTunedRiskClassifier) and model.recipe == "tuned" and model.time_model is not None
+    card = model_card(model, {"factories": 2}, {"brier": 0.1}, until=UNTIL, extra={"note": RECIPE_NOTES["tuned"]})
+    parameters = json.loads(json.dumps(card))["parameters"]["classifier"]  # no object left to stringify
+    assert parameters["tuned_rounds"] == model.classifier.tuned_rounds_ and parameters["pooled__calibration"] == "sigmoid"
+    store = ModelStore(fleet, own_id)
+    store.save(KIND, cnc, "tuned1", model, card)
+    store.write_private(KIND, cnc, "tuned1", {"donors": [donor_id]})
+    store.promote(KIND, cnc, "tuned1", "tuned recipe won")
+
+    day = date(2026, 10, 6)
+    risk = predict_day(fleet, own_id, day).filter(pl.col("machine_type") == cnc)
+    assert risk.height > 0 and set(risk.get_column("model_id")) == {"tuned1"} and set(risk.get_column("recipe")) == {"tuned"}
+    assert risk.get_column("probability").is_between(0, 1).all()
+    assert set(risk.get_column("note")) == {RECIPE_NOTES["tuned"]} and localize_text(RECIPE_NOTES["tuned"], "ko") != RECIPE_NOTES["tuned"]
+    # Explained by the one booster's exact TreeSHAP: each reason's shares add up to at most 1.
+    explained = risk.filter(pl.col("sensors").list.len() > 0)
+    assert explained.height > 0 and explained.select(pl.col("shares").list.sum().le(1 + 1e-6).all()).item()
+    assert set(explained.get_column("sensors").explode()) <= set(sensors)
+    fleet.registry.set_model_sharing(donor_id, False)
+    assert predict_day(fleet, own_id, day).filter(pl.col("machine_type") == cnc).height == 0
+
+
 def test_pooled_models_are_refreshed_when_due_and_retired_when_a_factory_stops_sharing(fleet: Hub) -> None:
     store = ModelStore.pooled(fleet)
     trained = {r.machine_type: r for r in refresh_pooled(fleet, UNTIL, settings=SETTINGS)}

@@ -39,6 +39,9 @@ from tests.conftest import NOW, untranslated_words
             "2시간 20분 동안 측정값 없음 (20분 간격 샘플 7개 누락), 같은 설비의 다른 센서는 보고함",
         ),
         ("xgboost, pooled recipe", "XGBoost, 여러 공장 공동 모델"),
+        ("xgboost, tuned recipe", "XGBoost, 공장 맞춤 공동 모델"),
+        ("first model: tuned recipe, Brier 0.0071", "첫 모델: 공장 맞춤 공동 모델, Brier 0.0071"),
+        ("pooled model fine-tuned on this factory's own rows", "여러 공장 공동 모델을 이 공장의 데이터로 추가 학습함"),
         ("first", "최초 학습"),
     ],
 )

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone
 
 from analytics.config import FailureSettings, get_settings
 from analytics.features import MACHINE_HEALTH, FeatureStore
@@ -390,6 +390,15 @@ def combine_summaries(parts: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def card_parameters(estimator: Any) -> dict[str, Any]:
+    """An estimator's parameters as its card records them: a nested estimator's by scikit-learn's
+    deep names (``pooled__max_depth``), and the tuned recipe's rounds it chose when fitted."""
+    params = {k: v for k, v in estimator.get_params(deep=True).items() if not isinstance(v, BaseEstimator)}
+    if isinstance(estimator, FineTunedRiskClassifier) and hasattr(estimator, "tuned_rounds_"):
+        params["tuned_rounds"] = estimator.tuned_rounds_
+    return params
+
+
 def model_card(model: FailureModel, training: dict[str, Any], metrics: dict[str, Any], *, until: datetime, extra: dict[str, Any]) -> dict[str, Any]:
     """The card saved with a failure model (what the Models page and the registry show)."""
     return {
@@ -401,7 +410,7 @@ def model_card(model: FailureModel, training: dict[str, Any], metrics: dict[str,
         "feature_window": WINDOW,
         "columns": model.columns,
         "sensors": model.sensors,
-        "parameters": {"classifier": model.classifier.get_params(), "time_model": model.time_model.get_params() if model.time_model else None},
+        "parameters": {"classifier": card_parameters(model.classifier), "time_model": card_parameters(model.time_model) if model.time_model else None},
         "training": training,
         "metrics": metrics,
         "fitted_until": until.isoformat(),
