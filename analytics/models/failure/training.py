@@ -18,11 +18,12 @@ All are judged on the *same* validation: the factory's own machines, time-ordere
 machine-grouped (:func:`~analytics.models.failure.risk.time_grouped_splits`); the pooled and
 tuned recipes are refitted per split on the other factories' rows whose labels were known before
 the test block plus the factory's own training rows, so their figures are as honest as the
-factory recipe's. The recipe with the lower Brier score wins; it becomes the champion if no champion exists, if it is
-the champion's own recipe (a refresh on newer data), or if it beat the champion's recipe on this
-validation. A recipe whose Brier score is not below the base rate's (a constant forecast of the
-training failure rate) is never promoted: a risk figure worse than that would mislead. A factory
-with no model of its own and no sharing gets no failure risk, and is told why.
+factory recipe's. The recipe with the lowest Brier score wins; it becomes the champion if no
+champion exists, if it is the champion's own recipe (a refresh on newer data), or if it beat the
+champion's recipe on this validation. A recipe whose Brier score is not below the base rate's (a
+constant forecast of the training failure rate) is never promoted: a risk figure worse than that
+would mislead. A factory with no model of its own and no sharing gets no failure risk, and is
+told why.
 
 Only models and aggregate figures cross tenants: the pooled model is trained hub-side on the
 sharing factories' features and labels, and its card names how many factories and machines it
