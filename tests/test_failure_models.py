@@ -224,14 +224,14 @@ def test_fine_tuning_learns_the_factory_on_top_of_the_shared_trees() -> None:
     # Calibrated on the factory's rows: the mean forecast matches its failure rate.
     assert abs(tuned.predict_proba(X_test)[:, 1].mean() - y_test.mean()) < 0.02
 
-    # One booster: the shared trees first, exactly those a fit on the donors' rows alone makes
-    # (the factory's rows never reached them), then the rounds its own out-of-fold rows chose.
+    # One booster: the shared trees first, exactly the pooled trees of every row, then the rounds
+    # its own out-of-fold rows chose.
     shape = FailureRiskClassifier(n_jobs=2)
     assert 0 < tuned.tuned_rounds_ <= tuned.n_estimators and tuned.shared_rounds_ == shape.n_estimators
     assert tuned.booster_.num_boosted_rounds() == shape.n_estimators + tuned.tuned_rounds_
-    donors_only = xgb.train(shape.booster_params((y_donors == 0).sum() / y_donors.sum()), xgb.DMatrix(X_donors, y_donors), num_boost_round=shape.n_estimators)
+    every_row = xgb.train(shape.booster_params((y == 0).sum() / y.sum()), xgb.DMatrix(X, y), num_boost_round=shape.n_estimators)
     shared = tuned.booster_[: shape.n_estimators]
-    assert np.allclose(shared.predict(xgb.DMatrix(X_test[:500]), output_margin=True), donors_only.predict(xgb.DMatrix(X_test[:500]), output_margin=True), atol=1e-5)
+    assert np.allclose(shared.predict(xgb.DMatrix(X_test[:500]), output_margin=True), every_row.predict(xgb.DMatrix(X_test[:500]), output_margin=True), atol=1e-5)
     # The factory's rounds learned its own driver: x2 moves the tuned trees and hardly the shared.
     contributions = tuned.contributions(X_test[:2000])
     shared_contributions = shared.predict(xgb.DMatrix(X_test[:2000]), pred_contribs=True)

@@ -164,7 +164,7 @@ def test_a_pooled_model_is_trained_carded_promoted_and_used_by_a_sharing_factory
 
 def test_a_tuned_model_is_carded_explains_a_day_and_stops_with_its_donors(fleet: Hub) -> None:
     """The tuned recipe as train_factory fits and stores it when it wins: hanbit-01's machining
-    centres fine-tuned on top of trees learned from seoyeon-03's. Its card is plain JSON, its
+    centres fine-tuned on top of the pooled trees of its and seoyeon-03's. Its card is plain JSON, its
     daily risk names it and explains itself with shares that add up, and it stops scoring the
     moment the factory it learned from stops sharing."""
     import json

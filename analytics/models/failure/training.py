@@ -8,8 +8,8 @@ compete for each factory and type:
   to validate across;
 - ``pooled``: trained on every factory that allows sharing (:meth:`Registry.set_model_sharing`,
   off by default) together with the factory's own rows; offered only to factories that share;
-- ``tuned``: the pooled model fine-tuned on the factory: trees learned from the other sharing
-  factories' rows, boosting continued on the factory's own rows and calibrated on them
+- ``tuned``: the pooled recipe's trees fine-tuned on the factory: boosting continued on its own
+  rows for as many rounds as its own held-out machines show to help, and calibrated on them
   (:class:`~analytics.models.failure.risk.FineTunedRiskClassifier`); offered to a factory that
   shares and has the history a model of its own needs (``min_failures``). Its time-to-failure
   model is the pooled recipe's.
@@ -297,8 +297,8 @@ def validate_recipes(
             log.info("pooled recipe not validated: %s", exc)
             v = None
         if tuned:
-            # The same splits: the shared trees learn from the donors' rows of the split, the
-            # continued rounds and the calibration from the factory's own training rows.
+            # The same splits: the shared trees learn from the donors' rows of the split and the
+            # factory's training rows, the continued rounds and the calibration from the latter.
             try:
                 t = validate(X, joined["y"], joined["groups"], pooled_splits, FineTunedRiskClassifier(template.classifier), template.columns, fit_rows={"own": np.arange(X.shape[0]) < n})
                 # Its time model is the pooled recipe's, judged on the same rows above.
