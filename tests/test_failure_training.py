@@ -19,7 +19,7 @@ from polars.testing import assert_frame_equal
 
 from analytics.config import FailureSettings
 from analytics.demo import build_factory
-from analytics.evaluation.failure_fleet import Truth, by_machine_type, evaluate_failure_hub, truth_bound, truth_state
+from analytics.evaluation.failure_fleet import Truth, by_machine_type, evaluate_failure_hub, failure_recall_at_precision, truth_bound, truth_state
 from analytics.features import MACHINE_HEALTH, FeatureStore, build_features
 from analytics.models.anomaly.scoring import day_bounds
 from analytics.models.failure.predict import RISK_SCHEMA, latest_risk, predict_day, read_risk
@@ -196,6 +196,9 @@ def test_cli_eval_failure_simulator(fleet: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert {"precision", "recall", "median_lead_h", "brier", "brier_baseline", "brier_bound"} <= set(figures)
+    # The issue's target beside what a forecaster knowing the truth reaches on the same rows.
+    assert 0 <= figures["recall_at_precision_0.8"] <= 1 and 0 <= figures["recall_at_precision_0.8_bound"] <= 1
+    assert "recall at daily-alarm precision 0.8" in done.stderr
     registry = Hub.open(data_dir=fleet).registry
     assert set(figures["by_machine_type"]) == {m.machine_type for f in (FACTORY, OTHER) for m in registry.machines(f)}
     assert sum(t["failures_warned"] for t in figures["by_machine_type"].values()) == figures["failures_warned"]
@@ -247,6 +250,25 @@ def test_truth_bound_by_hand() -> None:
     # Visible rows exact, the hidden one alone in its group (rate 0, exact), the last two share a
     # rate of 1/2: Brier (0.25 + 0.25) / 5. Two of the three failure-days show their degradation.
     assert truth_bound(daily, truth) == {"brier_bound": pytest.approx(0.1), "recall_days_bound": pytest.approx(2 / 3, abs=1e-4)}
+
+    # Failures at the ends of the two visible degradations (01-03 00:00 and 01-10 00:00 UTC).
+    failures = pl.DataFrame({"factory_id": "f", "machine_id": "M", "ts": [at(3, 0), at(10, 0)]})
+    # The truth's forecast is 1, 1, 0, 1/2, 1/2: alarms at 1 are all right and warn the first
+    # failure; at 1/2 three of four are right (0.75 < 0.8). Half the failures.
+    bound = truth_bound(daily, truth, failures=failures)
+    assert bound["recall_at_precision_0.8_bound"] == pytest.approx(0.5)
+    # A model's 0.9, 0.3, 0.2, 0.6, 0.7: alarms from 0.7 up (days 1 and 5) are both right and warn
+    # both failures; from 0.6 up two of three are right. A threshold above 0.9 warns none.
+    scored = daily.with_columns(pl.Series("probability", [0.9, 0.3, 0.2, 0.6, 0.7]))
+    assert failure_recall_at_precision(scored, "probability", failures) == pytest.approx(1.0)
+    assert failure_recall_at_precision(scored, "probability", failures, precision=0.9) == pytest.approx(1.0)
+    assert failure_recall_at_precision(scored.with_columns(pl.Series("probability", [0.2, 0.3, 0.9, 0.6, 0.7])), "probability", failures) == 0.0
+    # An alarm warns only within the horizon before a failure: with one day, days 1 and 5 (25 h
+    # before) are too early and day 2's 0.3 too low to be precise; with two days both count.
+    assert failure_recall_at_precision(scored, "probability", failures, horizon_days=1) == 0.0
+    assert failure_recall_at_precision(scored, "probability", failures, horizon_days=2) == pytest.approx(1.0)
+    assert failure_recall_at_precision(scored.with_columns(pl.Series("probability", [0.9, 0.3, 0.2, 0.6, 0.0])), "probability", failures) == pytest.approx(0.5)
+    assert failure_recall_at_precision(scored, "probability", failures.clear()) is None
 
 
 def test_cli_train_and_predict(hub: Hub) -> None:

@@ -22,9 +22,13 @@ the risk over the horizon is compounded from it, as the hub's daily prediction d
   warning to the failure;
 - **per machine type** (``by_machine_type``): the daily-decision figures and failures warned of
   each type, where one type's weak ranking would hide in the fleet's;
-- **bound** (simulations only, from their truth, never seen by the models): ``brier_bound`` and
-  ``recall_days_bound``, the figures of a forecaster that knows more than any sensor shows
-  (:func:`truth_bound`): how far the daily decisions could go on these rows at all.
+- **the issue's target**: ``recall_at_precision_0.8``, the largest share of failures warned by
+  daily alarms at any threshold whose alarms are right at least 80 % of the time
+  (:func:`failure_recall_at_precision`);
+- **bound** (simulations only, from their truth, never seen by the models): ``brier_bound``,
+  ``recall_days_bound`` and ``recall_at_precision_0.8_bound``, the figures of a forecaster that
+  knows more than any sensor shows (:func:`truth_bound`): how far the daily decisions could go
+  on these rows at all.
 
 Only the hub's own data are used (features, events), so the command runs on any simulation (other
 seeds, factories) and on real hubs with recorded failures.
@@ -64,6 +68,7 @@ from analytics.store.reader import FactoryReader
 log = logging.getLogger(__name__)
 
 THRESHOLD = 0.5
+TARGET_PRECISION = 0.8  # the issue's target: failure recall at this alarm precision
 
 
 def _oof(frame: pl.DataFrame, machine_type: str, sensors: list[str], horizon: float, settings: FailureSettings) -> pl.DataFrame | None:
@@ -166,6 +171,7 @@ def fleet_figures(
     risks (see the module doc); with a simulation's ``truth``, also what the best forecast could
     reach (:func:`truth_bound`)."""
     daily = daily_decisions(rows, timezones)
+    horizon_days = math.ceil(max(horizons.values(), default=168.0) / 24)
     y = daily.get_column("failure_within").cast(pl.Int32).to_numpy()
     p = daily.get_column("probability").to_numpy()
     figures = classification_figures(y, p, daily.get_column("baseline").to_numpy(), daily.get_column("naive").to_numpy(), threshold=THRESHOLD)
@@ -174,7 +180,7 @@ def fleet_figures(
     figures["survival_brier"] = round(float(np.mean((surv[ok] - y[ok]) ** 2)), 5) if ok.any() else None
     if y.any():
         precision, recall, _ = precision_recall_curve(y, p)
-        figures["oracle_recall_at_precision_0.8"] = round(float(recall[precision >= 0.8].max()), 4) if (precision >= 0.8).any() else 0.0
+        figures["recall_days_at_precision_0.8"] = round(float(recall[precision >= 0.8].max()), 4) if (precision >= 0.8).any() else 0.0
     # Failures inside the tested stretch of each machine.
     span = rows.group_by("factory_id", "machine_id").agg(pl.col("window_end").min().alias("t0"), pl.col("window_end").max().alias("t1"), pl.col("machine_type").first())
     tested = failures.join(span, on=["factory_id", "machine_id"]).filter((pl.col("ts") > pl.col("t0")) & (pl.col("ts") <= pl.col("t1")))
@@ -200,7 +206,8 @@ def fleet_figures(
         "failures_warned": warned,
         "recall": round(warned / tested.height, 4) if tested.height else None,
         "median_lead_h": round(statistics.median(leads), 1) if leads else None,
-        **(truth_bound(daily, truth, horizon_days=math.ceil(max(horizons.values(), default=168.0) / 24)) if truth is not None else {}),
+        f"recall_at_precision_{TARGET_PRECISION}": failure_recall_at_precision(daily, "probability", tested, horizon_days=horizon_days),
+        **(truth_bound(daily, truth, horizon_days=horizon_days, failures=tested) if truth is not None else {}),
         "by_machine_type": by_machine_type(daily, tested.get_column("machine_type").to_list(), warned_types),
         "reliability": figures["reliability"],
     }
@@ -270,29 +277,73 @@ def truth_state(daily: pl.DataFrame, truth: Truth, *, horizon_days: int = 7) -> 
     )
 
 
-def truth_bound(daily: pl.DataFrame, truth: Truth, *, horizon_days: int = 7) -> dict[str, Any]:
+def truth_forecast(daily: pl.DataFrame, truth: Truth, *, horizon_days: int = 7) -> pl.Series:
+    """The forecast of :func:`truth_bound` for each daily decision: exact on every machine-day
+    whose degradation shows in the sensors, and elsewhere the rate of the machine-days that share
+    its factory, machine type, truth and days to the next preventive maintenance."""
+    y = daily.get_column("failure_within").cast(pl.Float64)
+    state = truth_state(daily, truth, horizon_days=horizon_days).with_columns(y.alias("y"), daily.get_column("factory_id"), daily.get_column("machine_type"))
+    rate = pl.col("y").mean().over("factory_id", "machine_type", "state", "mode", "days_to_pm")
+    return state.select(pl.when(pl.col("state") == "visible").then(pl.col("y")).otherwise(rate).alias("truth_forecast")).to_series()
+
+
+def truth_bound(daily: pl.DataFrame, truth: Truth, *, horizon_days: int = 7, failures: pl.DataFrame | None = None) -> dict[str, Any]:
     """How far the daily decisions' figures could go, from the simulation's truth.
 
-    ``brier_bound``: the Brier score of a forecaster that knows more than any model of the hub:
-    exact on every machine-day whose degradation shows in the sensors, and elsewhere the rate of
-    the machine-days that share its factory, machine type, truth (no degradation, or one begun
-    unseen and its mode) and days to the next preventive maintenance - rates taken from the very
-    rows it is judged on.
+    ``brier_bound``: the Brier score of a forecaster that knows more than any model of the hub
+    (:func:`truth_forecast`): exact on every machine-day whose degradation shows in the sensors,
+    and elsewhere the rate of the machine-days that share its factory, machine type, truth (no
+    degradation, or one begun unseen and its mode) and days to the next preventive maintenance -
+    rates taken from the very rows it is judged on.
     A failure within the horizon of a machine-day where nothing shows comes from a degradation
     that has not begun or not yet shows, which no sensor can tell, so in practice a model's Brier
     score stays above this (not a proof: a model also sees, e.g., the running share that this
     grouping leaves out). ``recall_days_bound``: the share of machine-days followed by a failure whose
-    degradation already shows (an alarm from sensors can catch no others)."""
+    degradation already shows (an alarm from sensors can catch no others). With the ``failures``
+    judged, ``recall_at_precision_0.8_bound``: :func:`failure_recall_at_precision` of that
+    forecaster."""
     y = daily.get_column("failure_within").cast(pl.Float64)
-    state = truth_state(daily, truth, horizon_days=horizon_days).with_columns(y.alias("y"), daily.get_column("factory_id"), daily.get_column("machine_type"))
-    visible = state.get_column("state") == "visible"
-    rate = pl.col("y").mean().over("factory_id", "machine_type", "state", "mode", "days_to_pm")
-    best = state.select(pl.when(pl.col("state") == "visible").then(pl.col("y")).otherwise(rate)).to_series()
+    best = truth_forecast(daily, truth, horizon_days=horizon_days)
+    visible = truth_state(daily, truth, horizon_days=horizon_days).get_column("state") == "visible"
     positives = float(y.sum())
-    return {
+    figures: dict[str, Any] = {
         "brier_bound": round(float(((best - y) ** 2).mean()), 5),
         "recall_days_bound": round(float(y.filter(visible).sum()) / positives, 4) if positives else None,
     }
+    if failures is not None:
+        figures[f"recall_at_precision_{TARGET_PRECISION}_bound"] = failure_recall_at_precision(daily.with_columns(best), "truth_forecast", failures, horizon_days=horizon_days)
+    return figures
+
+
+def failure_recall_at_precision(
+    daily: pl.DataFrame, score: str, failures: pl.DataFrame, *, horizon_days: int = 7, precision: float = TARGET_PRECISION
+) -> float | None:
+    """The largest share of ``failures`` (``factory_id``, ``machine_id``, ``ts``) that a daily
+    alarm on ``score`` warns within ``horizon_days`` before them, over every alarm threshold whose
+    daily alarms are followed by a failure within the horizon (``failure_within``) at least
+    ``precision`` of the time: the issue's target, "recall at precision 0.8", with alarms made
+    only on the daily decisions. None without failures; 0 when no threshold is that precise."""
+    if failures.height == 0:
+        return None
+    utc = pl.Datetime("us", "UTC")
+    decisions = daily.select("factory_id", "machine_id", pl.col("window_end").dt.convert_time_zone("UTC").cast(utc), pl.col("failure_within").cast(pl.Int64).alias("y"), pl.col(score).alias("s"))
+    # Precision of the alarms at each threshold (every distinct score), highest threshold first.
+    levels = decisions.group_by("s").agg(pl.len().alias("n"), pl.col("y").sum().alias("right")).sort("s", descending=True)
+    levels = levels.with_columns((pl.col("right").cum_sum() / pl.col("n").cum_sum()).alias("precision"))
+    # Each failure's highest score in the horizon before it: warned at every threshold up to it.
+    ahead = pl.duration(days=horizon_days)
+    peak = (
+        failures.select("factory_id", "machine_id", pl.col("ts").dt.convert_time_zone("UTC").cast(utc)).with_row_index("_failure")
+        .join(decisions, on=["factory_id", "machine_id"], how="left")
+        .with_columns(pl.when((pl.col("window_end") <= pl.col("ts")) & (pl.col("window_end") > pl.col("ts") - ahead)).then(pl.col("s")).alias("s"))
+        .group_by("_failure").agg(pl.col("s").max())
+        .get_column("s").fill_null(-np.inf).sort().to_numpy()
+    )  # fmt: skip
+    precise = levels.filter(pl.col("precision") >= precision).get_column("s").to_numpy()
+    if precise.size == 0:
+        return 0.0
+    warned = peak.size - np.searchsorted(peak, precise, side="left")  # failures whose peak >= each threshold
+    return round(float(warned.max()) / peak.size, 4)
 
 
 def evaluate_failure_simulation(sim_dir: Path | str, *, settings: FailureSettings | None = None, workdir: Path | None = None, on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
