@@ -180,7 +180,8 @@ def fleet_figures(
     figures["survival_brier"] = round(float(np.mean((surv[ok] - y[ok]) ** 2)), 5) if ok.any() else None
     if y.any():
         precision, recall, _ = precision_recall_curve(y, p)
-        figures["recall_days_at_precision_0.8"] = round(float(recall[precision >= 0.8].max()), 4) if (precision >= 0.8).any() else 0.0
+        precise = precision >= TARGET_PRECISION
+        figures[f"recall_days_at_precision_{TARGET_PRECISION}"] = round(float(recall[precise].max()), 4) if precise.any() else 0.0
     # Failures inside the tested stretch of each machine.
     span = rows.group_by("factory_id", "machine_id").agg(pl.col("window_end").min().alias("t0"), pl.col("window_end").max().alias("t1"), pl.col("machine_type").first())
     tested = failures.join(span, on=["factory_id", "machine_id"]).filter((pl.col("ts") > pl.col("t0")) & (pl.col("ts") <= pl.col("t1")))
@@ -277,12 +278,13 @@ def truth_state(daily: pl.DataFrame, truth: Truth, *, horizon_days: int = 7) -> 
     )
 
 
-def truth_forecast(daily: pl.DataFrame, truth: Truth, *, horizon_days: int = 7) -> pl.Series:
-    """The forecast of :func:`truth_bound` for each daily decision: exact on every machine-day
-    whose degradation shows in the sensors, and elsewhere the rate of the machine-days that share
-    its factory, machine type, truth and days to the next preventive maintenance."""
+def truth_forecast(daily: pl.DataFrame, state: pl.DataFrame) -> pl.Series:
+    """The forecast of :func:`truth_bound` for each daily decision (``state``: their
+    :func:`truth_state`): exact on every machine-day whose degradation shows in the sensors, and
+    elsewhere the rate of the machine-days that share its factory, machine type, truth and days
+    to the next preventive maintenance."""
     y = daily.get_column("failure_within").cast(pl.Float64)
-    state = truth_state(daily, truth, horizon_days=horizon_days).with_columns(y.alias("y"), daily.get_column("factory_id"), daily.get_column("machine_type"))
+    state = state.with_columns(y.alias("y"), daily.get_column("factory_id"), daily.get_column("machine_type"))
     rate = pl.col("y").mean().over("factory_id", "machine_type", "state", "mode", "days_to_pm")
     return state.select(pl.when(pl.col("state") == "visible").then(pl.col("y")).otherwise(rate).alias("truth_forecast")).to_series()
 
@@ -303,8 +305,9 @@ def truth_bound(daily: pl.DataFrame, truth: Truth, *, horizon_days: int = 7, fai
     judged, ``recall_at_precision_0.8_bound``: :func:`failure_recall_at_precision` of that
     forecaster."""
     y = daily.get_column("failure_within").cast(pl.Float64)
-    best = truth_forecast(daily, truth, horizon_days=horizon_days)
-    visible = truth_state(daily, truth, horizon_days=horizon_days).get_column("state") == "visible"
+    state = truth_state(daily, truth, horizon_days=horizon_days)
+    best = truth_forecast(daily, state)
+    visible = state.get_column("state") == "visible"
     positives = float(y.sum())
     figures: dict[str, Any] = {
         "brier_bound": round(float(((best - y) ** 2).mean()), 5),

@@ -295,14 +295,14 @@ def validate_recipes(
             out["pooled"] = {**v.metrics, "validated_on": validated_on}
         except NotEnoughFailuresError as exc:
             log.info("pooled recipe not validated: %s", exc)
-            v = None
         if tuned:
             # The same splits: the shared trees learn from the donors' rows of the split and the
             # factory's training rows, the continued rounds and the calibration from the latter.
             try:
                 t = validate(X, joined["y"], joined["groups"], pooled_splits, FineTunedRiskClassifier(template.classifier), template.columns, fit_rows={"own": np.arange(X.shape[0]) < n})
                 # Its time model is the pooled recipe's, judged on the same rows above.
-                survival = {k: v.metrics[k] for k in ("survival_brier", "survival_pr_auc") if k in v.metrics} if v is not None else {}
+                pooled = out.get("pooled", {})
+                survival = {k: pooled[k] for k in ("survival_brier", "survival_pr_auc") if k in pooled}
                 out["tuned"] = {**t.metrics, **survival, "validated_on": validated_on}
             except NotEnoughFailuresError as exc:
                 log.info("tuned recipe not validated: %s", exc)
