@@ -19,7 +19,7 @@ from polars.testing import assert_frame_equal
 
 from analytics.config import FailureSettings
 from analytics.demo import build_factory
-from analytics.evaluation.failure_fleet import Truth, by_machine_type, evaluate_failure_hub, failure_recall_at_precision, truth_bound, truth_state
+from analytics.evaluation.failure_fleet import Truth, by_machine_type, evaluate_failure_hub, failure_recall_at_precision, truth_bound, truth_forecast, truth_state
 from analytics.features import MACHINE_HEALTH, FeatureStore, build_features
 from analytics.models.anomaly.scoring import day_bounds
 from analytics.models.failure.predict import RISK_SCHEMA, latest_risk, predict_day, read_risk
@@ -247,9 +247,15 @@ def test_truth_bound_by_hand() -> None:
     assert state.get_column("mode").to_list() == ["bearing_wear", "bearing_wear", "clogging", None, None]
     # Whole days to the maintenance of 01-06 05:00: 4 d 6 h, 3 d 6 h, 6 h; none after it (8).
     assert state.get_column("days_to_pm").to_list() == [4, 3, 0, 8, 8]
-    # Visible rows exact, the hidden one alone in its group (rate 0, exact), the last two share a
-    # rate of 1/2: Brier (0.25 + 0.25) / 5. Two of the three failure-days show their degradation.
+    # Visible rows exact, the hidden one alone with 0 days to maintenance (rate 0, exact), the last
+    # two share a rate of 1/2: Brier (0.25 + 0.25) / 5. Two of the three failure-days show their
+    # degradation.
+    assert truth_forecast(daily, state).to_list() == [1.0, 1.0, 0.0, 0.5, 0.5]
     assert truth_bound(daily, truth) == {"brier_bound": pytest.approx(0.1), "recall_days_bound": pytest.approx(2 / 3, abs=1e-4)}
+    # Without the maintenance the hidden day joins the healthy ones: no sensor tells them apart,
+    # so the forecast does not either (rate 1/3 on all three).
+    unplanned = Truth(truth.degradations, truth.preventive.clear())
+    assert truth_forecast(daily, truth_state(daily, unplanned)).to_list() == pytest.approx([1.0, 1.0, 1 / 3, 1 / 3, 1 / 3])
 
     # Failures at the ends of the two visible degradations (01-03 00:00 and 01-10 00:00 UTC).
     failures = pl.DataFrame({"factory_id": "f", "machine_id": "M", "ts": [at(3, 0), at(10, 0)]})

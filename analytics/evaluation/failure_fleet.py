@@ -3,9 +3,9 @@
 
 Every factory shares (the pooled recipe), and per machine type the models are validated
 time-ordered and machine-grouped across the whole fleet (:func:`~analytics.models.failure.risk.
-time_grouped_splits` over (factory, machine)): a test block's machines are scored by models
-trained only on other machines' rows whose labels were known before the block began. From the
-out-of-fold hourly risks:
+time_grouped_splits` over (factory, machine), ``fleet_validation_groups`` machine groups): a test
+block's machines are scored by models trained only on other machines' rows whose labels were
+known before the block began. From the out-of-fold hourly risks:
 
 The classifier learns the near-term hazard (failure within ``hazard_hours``, 12 h by default) and
 the risk over the horizon is compounded from it, as the hub's daily prediction does.
@@ -27,8 +27,8 @@ the risk over the horizon is compounded from it, as the hub's daily prediction d
   (:func:`failure_recall_at_precision`);
 - **bound** (simulations only, from their truth, never seen by the models): ``brier_bound``,
   ``recall_days_bound`` and ``recall_at_precision_0.8_bound``, the figures of a forecaster that
-  knows more than any sensor shows (:func:`truth_bound`): how far the daily decisions could go
-  on these rows at all.
+  knows all the sensors could show and more (:func:`truth_bound`): how far the daily decisions
+  could go on these rows at all.
 
 Only the hub's own data are used (features, events), so the command runs on any simulation (other
 seeds, factories) and on real hubs with recorded failures.
@@ -81,7 +81,7 @@ def _oof(frame: pl.DataFrame, machine_type: str, sensors: list[str], horizon: fl
     a = model_arrays(frame, template)
     y_horizon = a["y"]
     y_hazard = frame.get_column("hours_to_failure").le(settings.hazard_hours).fill_null(False).cast(pl.Int32).to_numpy()
-    splits = time_grouped_splits(a["times"], a["groups"], horizon_hours=horizon, n_blocks=settings.validation_blocks, n_groups=settings.validation_groups)
+    splits = time_grouped_splits(a["times"], a["groups"], horizon_hours=horizon, n_blocks=settings.validation_blocks, n_groups=settings.fleet_validation_groups)
     stride = frame.get_column("window_end").dt.hour().to_numpy() % settings.train_stride_hours == 0
     splits = [(train[stride[train]], test) for train, test in splits]
     try:
@@ -281,22 +281,23 @@ def truth_state(daily: pl.DataFrame, truth: Truth, *, horizon_days: int = 7) -> 
 def truth_forecast(daily: pl.DataFrame, state: pl.DataFrame) -> pl.Series:
     """The forecast of :func:`truth_bound` for each daily decision (``state``: their
     :func:`truth_state`): exact on every machine-day whose degradation shows in the sensors, and
-    elsewhere the rate of the machine-days that share its factory, machine type, truth and days
-    to the next preventive maintenance."""
+    elsewhere the rate of the other machine-days that share its factory, machine type and days to
+    the next preventive maintenance. Not whether a degradation has begun unseen, nor its mode:
+    no sensor tells those machine-days from healthy ones."""
     y = daily.get_column("failure_within").cast(pl.Float64)
-    state = state.with_columns(y.alias("y"), daily.get_column("factory_id"), daily.get_column("machine_type"))
-    rate = pl.col("y").mean().over("factory_id", "machine_type", "state", "mode", "days_to_pm")
-    return state.select(pl.when(pl.col("state") == "visible").then(pl.col("y")).otherwise(rate).alias("truth_forecast")).to_series()
+    state = state.with_columns(y.alias("y"), daily.get_column("factory_id"), daily.get_column("machine_type"), (pl.col("state") == "visible").alias("_visible"))
+    rate = pl.col("y").mean().over("factory_id", "machine_type", "_visible", "days_to_pm")
+    return state.select(pl.when(pl.col("_visible")).then(pl.col("y")).otherwise(rate).alias("truth_forecast")).to_series()
 
 
 def truth_bound(daily: pl.DataFrame, truth: Truth, *, horizon_days: int = 7, failures: pl.DataFrame | None = None) -> dict[str, Any]:
     """How far the daily decisions' figures could go, from the simulation's truth.
 
-    ``brier_bound``: the Brier score of a forecaster that knows more than any model of the hub
-    (:func:`truth_forecast`): exact on every machine-day whose degradation shows in the sensors,
-    and elsewhere the rate of the machine-days that share its factory, machine type, truth (no
-    degradation, or one begun unseen and its mode) and days to the next preventive maintenance -
-    rates taken from the very rows it is judged on.
+    ``brier_bound``: the Brier score of a forecaster that knows what the sensors could show and
+    more (:func:`truth_forecast`): exact on every machine-day whose degradation shows in the
+    sensors (whether it ends in a failure within the horizon, which a model can only estimate),
+    and elsewhere the rate of the machine-days that share its factory, machine type and days to
+    the next preventive maintenance - rates taken from the very rows it is judged on.
     A failure within the horizon of a machine-day where nothing shows comes from a degradation
     that has not begun or not yet shows, which no sensor can tell, so in practice a model's Brier
     score stays above this (not a proof: a model also sees, e.g., the running share that this
