@@ -54,14 +54,13 @@ from analytics.config import FailureSettings, get_settings
 from analytics.models.failure.dataset import MEASURED, feature_columns
 from analytics.models.failure.predict import day_answer, window_day
 from analytics.models.failure.risk import (
-    FailureRiskClassifier,
     FailureTimeModel,
     NotEnoughFailuresError,
     classification_figures,
     time_grouped_splits,
     validate,
 )
-from analytics.models.failure.training import FailureModel, factory_frame, machines_by_type, model_arrays, type_sensors
+from analytics.models.failure.training import FailureModel, factory_frame, machines_by_type, model_arrays, recipe_classifier, type_sensors
 from analytics.store.hub import Hub
 from analytics.store.reader import FactoryReader
 
@@ -77,7 +76,7 @@ def _oof(frame: pl.DataFrame, machine_type: str, sensors: list[str], horizon: fl
     horizon is compounded from it as :meth:`FailureModel.risk` does, and is judged against
     "failure within the horizon"."""
     columns = feature_columns(frame.drop("factory_id"))
-    template = FailureModel(FailureRiskClassifier(), FailureTimeModel(), columns, sensors, horizon, settings.hazard_hours, machine_type, "pooled")
+    template = FailureModel(recipe_classifier("pooled"), FailureTimeModel(), columns, sensors, horizon, settings.hazard_hours, machine_type, "pooled")
     a = model_arrays(frame, template)
     y_horizon = a["y"]
     y_hazard = frame.get_column("hours_to_failure").le(settings.hazard_hours).fill_null(False).cast(pl.Int32).to_numpy()

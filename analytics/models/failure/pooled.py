@@ -483,7 +483,7 @@ def _fit_classifier(trainer: Trainer, parts: Sequence[Any], selection: Selection
     negatives = rows - positives
     if positives < CALIBRATION_FOLDS or negatives < CALIBRATION_FOLDS:
         raise NotEnoughFailuresError(f"{positives} failure rows and {negatives} healthy rows: too few to fit and calibrate a failure model")
-    params = template.booster_params(negatives / positives)
+    params = template.booster_params(template.positive_weight(positives, rows))
     scores = np.zeros((3, PROBABILITY_BINS))
     for fold in range(CALIBRATION_FOLDS):
         others = selection.narrowed(folds=frozenset(range(CALIBRATION_FOLDS)) - {fold} if selection.folds is None else selection.folds - {fold})

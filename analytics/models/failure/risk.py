@@ -1,10 +1,18 @@
 """Failure risk and time to failure: calibrated XGBoost models, honest validation, explanations.
 
-- :class:`FailureRiskClassifier` — probability of a failure within the next H hours. Failures
-  are rare, so the trees are trained with the classes reweighted (``scale_pos_weight`` =
-  negatives / positives); reweighting distorts probabilities, so they are then calibrated
+- :class:`FailureRiskClassifier` — probability of a failure within the next H hours, calibrated
   (scikit-learn's :class:`~sklearn.calibration.CalibratedClassifierCV` on out-of-fold scores from
-  machine-grouped folds: a machine's own rows never calibrate it). Platt scaling (``sigmoid``) by
+  machine-grouped folds: a machine's own rows never calibrate it). Failures are rare; that is
+  handled where a calibrated forecast needs it - calibration folds that each hold failures
+  (grouped by machine when enough machines failed, stratified otherwise), figures that judge the
+  rare class (PR-AUC, recall at a precision, Brier beside the base rate) - and not by reweighting
+  by default: trees trained with the failure rows up-weighted (``class_weight="balanced"``,
+  ``scale_pos_weight`` = negatives / positives) must be calibrated back down, and that map,
+  compounded from the 12 h hazard to the 7-day risk, lost what the reweighting was meant to
+  gain. Measured on the simulator's fleet evaluation (seed 23 held out / seed 11), unweighted
+  against balanced: daily-alarm precision 0.80 / 0.79 against 0.57 / 0.64, failures warned
+  0.90 / 0.89 against 0.88 / 0.91, Brier 0.161 / 0.162 against 0.166 / 0.166 (base rate
+  0.172 / 0.171). Platt scaling (``sigmoid``) by
   default: a factory's failures are a few dozen episodes of correlated hours, and isotonic
   regression's step function overfits so few and flattens the ranking into ties (on a simulated
   fleet of four factories, ROC AUC per machine type 0.56-0.83 isotonic against 0.56-0.85 Platt,
@@ -100,6 +108,7 @@ class FailureRiskClassifier(ClassifierMixin, BaseEstimator):
         max_bin: int = 128,
         calibration: Literal["isotonic", "sigmoid"] = "sigmoid",
         calibration_folds: int = 3,
+        class_weight: Literal["balanced"] | None = None,
         random_state: int = 0,
         n_jobs: int | None = None,
     ) -> None:
@@ -112,8 +121,14 @@ class FailureRiskClassifier(ClassifierMixin, BaseEstimator):
         self.max_bin = max_bin
         self.calibration = calibration
         self.calibration_folds = calibration_folds
+        self.class_weight = class_weight
         self.random_state = random_state
         self.n_jobs = n_jobs
+
+    def positive_weight(self, positives: int, rows: int) -> float:
+        """The weight of a failure row against a healthy one (``scale_pos_weight``) for trees
+        trained on ``rows`` rows of which ``positives`` are failures (module doc)."""
+        return (rows - positives) / positives if self.class_weight == "balanced" else 1.0
 
     def _trees(self, pos_weight: float) -> xgb.XGBClassifier:
         return _xgb_classifier(
@@ -145,7 +160,7 @@ class FailureRiskClassifier(ClassifierMixin, BaseEstimator):
         if positives < self.calibration_folds or negatives < self.calibration_folds:
             raise NotEnoughFailuresError(f"{positives} failure rows and {negatives} healthy rows: too few to fit and calibrate a failure model")
         cv = calibration_splits(y, groups, self.calibration_folds, self.random_state)
-        self.calibrated_ = CalibratedClassifierCV(self._trees(negatives / positives), method=self.calibration, cv=cv, ensemble=False)
+        self.calibrated_ = CalibratedClassifierCV(self._trees(self.positive_weight(positives, y.size)), method=self.calibration, cv=cv, ensemble=False)
         self.calibrated_.fit(X, y)
         self.classes_ = np.array([0, 1])
         self.base_rate_ = positives / y.size
@@ -286,7 +301,7 @@ class FineTunedRiskClassifier(PlattAnswers, ClassifierMixin, BaseEstimator):
         if own_pos < self.calibration_folds or own_pos > y_own.size - self.calibration_folds:
             raise NotEnoughFailuresError(f"{own_pos} failure rows of the factory's {y_own.size}: too few to fine-tune and calibrate on")
         X_donors, y_donors = X[~own], y[~own]
-        tune_params = {**pooled.booster_params((y_own.size - own_pos) / own_pos), "learning_rate": self.learning_rate}
+        tune_params = {**pooled.booster_params(pooled.positive_weight(own_pos, y_own.size)), "learning_rate": self.learning_rate}
         base = pooled.n_estimators
 
         def tuned(rows: np.ndarray, rounds: int) -> xgb.Booster:
@@ -294,7 +309,7 @@ class FineTunedRiskClassifier(PlattAnswers, ClassifierMixin, BaseEstimator):
             ``rounds`` more on the factory's ``rows`` alone."""
             X_shared, y_shared = np.vstack([X_donors, X_own[rows]]), np.concatenate([y_donors, y_own[rows]])
             positives = int(y_shared.sum())
-            shared = xgb.train(pooled.booster_params((y_shared.size - positives) / positives), xgb.DMatrix(X_shared, y_shared), num_boost_round=base)
+            shared = xgb.train(pooled.booster_params(pooled.positive_weight(positives, y_shared.size)), xgb.DMatrix(X_shared, y_shared), num_boost_round=base)
             return xgb.train(tune_params, xgb.DMatrix(X_own[rows], y_own[rows]), num_boost_round=rounds, xgb_model=shared) if rounds else shared
 
         candidates = np.arange(0, self.n_estimators + 1, self.rounds_step)
