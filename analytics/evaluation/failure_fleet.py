@@ -280,7 +280,7 @@ def truth_state(daily: pl.DataFrame, truth: Truth, *, horizon_days: int = 7) -> 
 def truth_forecast(daily: pl.DataFrame, state: pl.DataFrame) -> pl.Series:
     """The forecast of :func:`truth_bound` for each daily decision (``state``: their
     :func:`truth_state`): exact on every machine-day whose degradation shows in the sensors, and
-    elsewhere the rate of the other machine-days that share its factory, machine type and days to
+    elsewhere the rate of the machine-days that share its factory, machine type and days to
     the next preventive maintenance. Not whether a degradation has begun unseen, nor its mode:
     no sensor tells those machine-days from healthy ones."""
     y = daily.get_column("failure_within").cast(pl.Float64)

@@ -59,6 +59,7 @@ from analytics.models.failure.training import (
     machines_by_type,
     model_arrays,
     model_card,
+    recipe_classifier,
     time_model_verdict,
     training_rows,
     training_summary,
@@ -574,7 +575,7 @@ def train_pooled(
     if not columns:
         result.reason = "no features for this machine type yet"
         return result
-    template = FailureModel(FailureRiskClassifier(), FailureTimeModel(), columns, sensors, settings.horizon(machine_type), settings.hazard_hours, machine_type, RECIPE)
+    template = FailureModel(recipe_classifier(RECIPE), FailureTimeModel(), columns, sensors, settings.horizon(machine_type), settings.hazard_hours, machine_type, RECIPE)
     parts = trainer.build(factory_part, [(frame, f, template) for frame, f in zip(frames, factories, strict=True)])
     del frames  # the arrays are built; the workers may drop the tables
     ranges = [r for r in trainer.each(time_range, parts) if r is not None]
